@@ -1,0 +1,443 @@
+package io.corobridge.core
+
+import io.corobridge.core.internal.BlockingCall
+import io.corobridge.core.internal.CallSites
+import io.corobridge.core.internal.FutureCall
+import io.corobridge.core.internal.LoopCall
+import io.corobridge.core.internal.LoopThread
+import io.corobridge.core.internal.describeNanos
+import kotlinx.coroutines.CompletableJob
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineExceptionHandler
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.TimeoutException
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.EmptyCoroutineContext
+import kotlin.coroutines.cancellation.CancellationException
+import kotlin.time.Duration
+
+/**
+ * An event loop on one dedicated daemon thread, on which coroutines run and to which blocking code hands
+ * them: the JVM counterpart of Prefect's "run sync" loop.
+ *
+ * Safe to use from any thread. The thread, named `corobridge-loop-<name>`, starts on first use, exactly once
+ * however many threads race to use the loop first. Everything submitted runs on it, from its first line, one
+ * piece at a time: a call that suspends lets the others run, so calls from many threads interleave.
+ *
+ * [default] is the process-wide loop, closed by a JVM shutdown hook. [create] makes a separate loop that the
+ * caller owns and must [close]:
+ *
+ * ```kotlin
+ * RunSyncLoop.create("db").use { loop ->
+ *     val user = loop.runSync { repository.load(42) }   // blocks this thread, runs on corobridge-loop-db
+ * }
+ * ```
+ *
+ * Lifecycle: open, then closing (new calls are refused, calls in flight are cancelled), then closed (the
+ * thread has ended). A failure that escapes a task onto the loop thread goes to [failureHandler] and the loop
+ * keeps serving; if the loop thread dies anyway, every waiting caller is released with an
+ * [IllegalStateException].
+ */
+public class RunSyncLoop private constructor(
+    /** The name given at creation; the thread is called `corobridge-loop-<name>`. */
+    public val name: String,
+    private val isDefault: Boolean,
+) : AutoCloseable {
+
+    internal val thread: LoopThread = LoopThread(this, "corobridge-loop-$name")
+    private val state = AtomicInteger(OPEN)
+    private val started = AtomicBoolean()
+    private val terminated = CountDownLatch(1)
+    private val supervisor: CompletableJob = SupervisorJob()
+    private val reentries = AtomicInteger()
+
+    @Volatile
+    private var closeDeadline: Long = 0L
+
+    /** How long calls in flight may take to finish after [close] cancels them; internal so tests can shorten it. */
+    @Volatile
+    internal var closeGraceNanos: Long = DEFAULT_CLOSE_GRACE_NANOS
+
+    /**
+     * The coroutine dispatcher that runs blocks on this loop's thread. Usable from any coroutine
+     * (`withContext(loop.dispatcher) { ... }`); using it starts the loop. Once the loop is closed, a coroutine
+     * dispatched to it is cancelled and finishes on [Dispatchers.IO].
+     */
+    public val dispatcher: CoroutineDispatcher = LoopDispatcher()
+
+    internal val callContext: CoroutineContext =
+        supervisor + dispatcher + CoroutineExceptionHandler { _, failure -> reportFailure(failure) }
+
+    /**
+     * A supervisor scope on this loop: coroutines launched in it run on the loop thread, a failing one does
+     * not cancel the others, its uncaught failure goes to [failureHandler], and [close] cancels them all.
+     */
+    public val scope: CoroutineScope = CoroutineScope(callContext)
+
+    /**
+     * What a blocking call into this loop does when made on a loop thread, where it would deadlock; see
+     * [ReentryPolicy]. [ReentryPolicy.NEW_THREAD] unless set. Safe to change at any time from any thread.
+     */
+    @Volatile
+    public var reentryPolicy: ReentryPolicy = ReentryPolicy.NEW_THREAD
+
+    /**
+     * Receives failures that escape a task onto the loop thread and uncaught failures of coroutines in
+     * [scope], with the loop thread as its first argument. When `null` (the default) they are logged through
+     * `System.Logger` at ERROR with their stack trace. A handler that throws is logged and the loop goes on;
+     * one that throws a [VirtualMachineError] stops the loop, whose callers are then released with an error.
+     */
+    @Volatile
+    public var failureHandler: Thread.UncaughtExceptionHandler? = null
+
+    /** True once [close] has begun: from then on the loop refuses new calls. */
+    public val isClosed: Boolean
+        get() = state.get() != OPEN
+
+    /**
+     * Runs [block] on the loop and blocks the calling thread until it ends, returning its result or throwing
+     * what it threw, unchanged (the caller's frames are attached as a suppressed exception).
+     *
+     * Called on a loop thread, where waiting would deadlock, [reentryPolicy] decides: run on a new thread, or
+     * throw [IllegalStateException].
+     *
+     * Interrupting the waiting thread cancels the block, waits for it to finish cancelling (its `finally`
+     * blocks have run), sets the interrupt flag again and throws [java.util.concurrent.CancellationException].
+     *
+     * @throws IllegalStateException if the loop is closed, or the call is re-entrant under [ReentryPolicy.FAIL]
+     */
+    @JvmSynthetic
+    public fun <T> runSync(block: suspend () -> T): T = sync(block, NO_TIMEOUT)
+
+    /**
+     * Like [runSync], but gives up at the deadline: the block is cancelled, and once it has finished
+     * cancelling this throws [TimeoutException]. A result that arrives before the cancellation takes effect is
+     * returned.
+     *
+     * @throws IllegalArgumentException if [timeout] is not positive
+     */
+    @JvmSynthetic
+    public fun <T> runSync(timeout: Duration, block: suspend () -> T): T {
+        require(timeout.isPositive()) { "timeout must be positive, was $timeout" }
+        return sync(block, boundedNanos(timeout.inWholeNanoseconds))
+    }
+
+    /**
+     * Starts [block] on the loop and returns a future of its result at once, without blocking.
+     *
+     * The future completes on the thread that finishes the block, normally the loop thread, so dependent
+     * stages added before it completes run there too: keep them short or give them an executor. It completes
+     * exceptionally with what the block threw, unchanged. Cancelling or completing the future from outside
+     * (including `orTimeout`) cancels the block. Waiting on it with `get`/`join` from this loop's own thread
+     * throws [IllegalStateException] instead of deadlocking.
+     *
+     * @throws IllegalStateException if the loop is closed
+     */
+    @JvmSynthetic
+    public fun <T> runAsync(block: suspend () -> T): CompletableFuture<T> = async(block)
+
+    /**
+     * [runSync] for a computation in continuation-passing form, as Java code writes it
+     * (`c -> service.load(id, c)`). Checked exceptions it throws reach the caller undeclared and unwrapped.
+     */
+    public fun <T> runSync(call: ContinuationCall<T>): T = sync(call, NO_TIMEOUT)
+
+    /**
+     * [runSync] with a deadline, for a computation in continuation-passing form. On timeout the call is
+     * cancelled and, once it has finished cancelling, [TimeoutException] is thrown.
+     *
+     * @throws IllegalArgumentException if [timeout] is zero or negative
+     */
+    @Throws(TimeoutException::class)
+    public fun <T> runSync(timeout: java.time.Duration, call: ContinuationCall<T>): T =
+        sync(call, timeoutNanos(timeout))
+
+    /** [runAsync] for a computation in continuation-passing form, as Java code writes it. */
+    public fun <T> runAsync(call: ContinuationCall<T>): CompletableFuture<T> = async(call)
+
+    /**
+     * Closes the loop: refuses new calls with [IllegalStateException], cancels the calls and coroutines in
+     * flight, waits for them to finish cancelling (at most 5 seconds; callers of calls still running then are
+     * released with an [IllegalStateException]), and ends the thread. Their callers get a
+     * [java.util.concurrent.CancellationException] that names the loop.
+     *
+     * Blocks until the thread has ended, except when called on the loop thread itself, where it returns at
+     * once and the loop finishes closing after the current task. Closing twice is harmless.
+     *
+     * @throws IllegalStateException on [default], which the JVM shutdown hook closes
+     */
+    override fun close() {
+        check(!isDefault) {
+            "the default loop is shared by the whole process and closed by a JVM shutdown hook; " +
+                "use RunSyncLoop.create(name) for a loop whose lifetime you control"
+        }
+        shutdown()
+    }
+
+    override fun toString(): String = "RunSyncLoop(\"$name\", ${STATE_NAMES[state.get()]})"
+
+    // ---- internals shared with io.corobridge.core.internal ----
+
+    internal fun isLoopThread(): Boolean = Thread.currentThread() === thread
+
+    /** Closes the loop: [close] without the default-loop guard (the shutdown hook uses it). */
+    internal fun shutdown() {
+        val grace = closeGraceNanos
+        closeDeadline = System.nanoTime() + grace
+        if (state.compareAndSet(OPEN, CLOSING)) {
+            supervisor.cancel(CancellationException("loop \"$name\" is closing"))
+            if (started.compareAndSet(false, true)) {
+                terminate(null) // the thread never ran: finish closing here
+            } else {
+                supervisor.invokeOnCompletion { thread.wake() }
+                thread.wake()
+            }
+        }
+        if (!isLoopThread()) awaitTermination(grace)
+    }
+
+    /** Asked by the loop thread while closing: may it stop now? */
+    internal fun mayStop(queueEmpty: Boolean): Boolean =
+        (queueEmpty && supervisor.isCompleted) || System.nanoTime() - closeDeadline >= 0
+
+    /** How long the idle loop may park: until woken when open, at most until the close deadline when closing. */
+    internal fun idleParkNanos(): Long =
+        if (state.get() == OPEN) 0L else maxOf(1L, closeDeadline - System.nanoTime())
+
+    /** Reports a failure that escaped onto the loop thread; see [failureHandler]. */
+    internal fun reportFailure(failure: Throwable) {
+        val handler = failureHandler
+        if (handler == null) {
+            logger.log(System.Logger.Level.ERROR, "uncaught failure on loop \"$name\"", failure)
+            return
+        }
+        try {
+            handler.uncaughtException(thread, failure)
+        } catch (fatal: VirtualMachineError) {
+            fatal.addSuppressed(failure)
+            throw fatal
+        } catch (broken: Throwable) {
+            broken.addSuppressed(failure)
+            logger.log(System.Logger.Level.ERROR, "the failure handler of loop \"$name\" threw", broken)
+        }
+    }
+
+    /**
+     * Ends the loop, on its thread as the thread's last act (or on the closing thread if it never started):
+     * completes the calls that never started, releases the callers of those still running, and moves any
+     * other pending task to [Dispatchers.IO] so its coroutine can finish cancelling.
+     */
+    internal fun terminate(fatal: Throwable?) {
+        deathCause = fatal
+        state.set(CLOSED)
+        // Order matters: calls that never started are completed as refused, and the callers of calls still
+        // running are released, before anything can resume those calls elsewhere.
+        val leftovers = ArrayList<Runnable>()
+        while (true) {
+            val task = thread.poll() ?: break
+            if (task is LoopCall<*>) task.reject(closedException()) else leftovers.add(task)
+        }
+        abortUnfinished { unfinishedException(fatal) }
+        if (fatal != null) {
+            supervisor.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
+            logger.log(System.Logger.Level.ERROR, "loop thread \"${thread.name}\" died; its callers were released", fatal)
+        }
+        // What is left are continuations of cancelled coroutines: let them finish cancelling elsewhere.
+        for (task in leftovers) Dispatchers.IO.dispatch(EmptyCoroutineContext, task)
+        terminated.countDown()
+    }
+
+    /** Why the loop thread died, if it did; set before the state becomes closed. */
+    @Volatile
+    internal var deathCause: Throwable? = null
+        private set
+
+    // ---- private ----
+
+    private fun <T> sync(body: Any, timeoutNanos: Long): T =
+        if (Thread.currentThread() is LoopThread) reenter(body, timeoutNanos) else syncHere(body, timeoutNanos)
+
+    private fun <T> syncHere(body: Any, timeoutNanos: Long): T {
+        if (Thread.currentThread().isInterrupted) {
+            throw java.util.concurrent.CancellationException(
+                "the calling thread was interrupted before the call on loop \"$name\" started; it was not run"
+            )
+        }
+        checkOpen()
+        val call = BlockingCall<T>(this, body)
+        submit(call)
+        return call.await(timeoutNanos)
+    }
+
+    private fun <T> async(body: Any): CompletableFuture<T> {
+        checkOpen()
+        val call = FutureCall<T>(this, body)
+        submit(call)
+        return call.future
+    }
+
+    private fun <T> reenter(body: Any, timeoutNanos: Long): T {
+        val site = CallSites.current()
+        val here = Thread.currentThread().name
+        val problem = "a blocking call into loop \"$name\" was made on loop thread \"$here\" at $site"
+        val advice = "From coroutine code call the suspend function directly; from Java use the future-returning " +
+            "form (Bridge.async) and add a dependent stage instead of waiting."
+        when (reentryPolicy) {
+            ReentryPolicy.FAIL -> throw IllegalStateException(
+                "$problem; waiting there would deadlock, because a loop cannot run a call while its own thread " +
+                    "waits for it. $advice (Set reentryPolicy = NEW_THREAD to run such calls on a new thread.)"
+            )
+            ReentryPolicy.NEW_THREAD -> {
+                if (CallSites.firstTime(site)) {
+                    logger.log(
+                        System.Logger.Level.WARNING,
+                        "$problem; it runs on a new thread with its own event loop instead of deadlocking. " +
+                            "$advice This warning is given once per call site."
+                    )
+                }
+                val helper = RunSyncLoop("$name-reentry-${reentries.incrementAndGet()}", isDefault = false)
+                helper.failureHandler = failureHandler
+                try {
+                    return helper.syncHere(body, timeoutNanos)
+                } finally {
+                    helper.shutdown()
+                }
+            }
+        }
+    }
+
+    private fun checkOpen() {
+        if (state.get() != OPEN) throw closedException()
+    }
+
+    private fun submit(call: LoopCall<*>) {
+        thread.enqueue(call)
+        startIfNeeded()
+        // The loop may have ended after our state check; then either its last drain took the call (and
+        // completed it) or we take it back here. Never both, never neither.
+        if (state.get() == CLOSED && thread.remove(call)) call.reject(closedException())
+    }
+
+    private fun dispatch(context: CoroutineContext, task: Runnable) {
+        if (state.get() != CLOSED) {
+            thread.enqueue(task)
+            startIfNeeded()
+            if (state.get() != CLOSED || !thread.remove(task)) return
+        }
+        context.cancel(CancellationException("loop \"$name\" is closed; the coroutine finishes on Dispatchers.IO"))
+        Dispatchers.IO.dispatch(context, task)
+    }
+
+    private fun startIfNeeded() {
+        if (!started.get() && started.compareAndSet(false, true)) thread.start()
+    }
+
+    private fun awaitTermination(graceNanos: Long) {
+        if (terminated.await(graceNanos + STUCK_MARGIN_NANOS, TimeUnit.NANOSECONDS)) {
+            // The latch falls in the thread's last act; wait for the thread itself to be gone too.
+            if (thread.isAlive) thread.join(TimeUnit.NANOSECONDS.toMillis(STUCK_MARGIN_NANOS))
+            return
+        }
+        // The loop thread is stuck inside a task (blocking code on the loop) and cannot finish closing.
+        // Release the callers now; the thread ends as soon as that task returns.
+        val stuck = IllegalStateException("loop thread \"${thread.name}\" is stuck in a task and cannot finish the call")
+        stuck.stackTrace = thread.stackTrace
+        logger.log(
+            System.Logger.Level.WARNING,
+            "loop \"$name\" could not close within ${describeNanos(graceNanos)}: its thread is blocked in a task " +
+                "(stack attached); its callers were released and the thread ends when that task returns",
+            stuck
+        )
+        abortUnfinished { IllegalStateException("loop \"$name\" closed while its thread was stuck in a task", stuck) }
+    }
+
+    private inline fun abortUnfinished(reason: () -> Throwable) {
+        for (child in supervisor.children.toList()) {
+            if (child is LoopCall<*>) child.abort(reason())
+        }
+    }
+
+    private fun closedException() = IllegalStateException("loop \"$name\" is closed; it accepts no new calls")
+
+    private fun unfinishedException(fatal: Throwable?): IllegalStateException =
+        if (fatal != null) {
+            IllegalStateException("loop thread \"${thread.name}\" died before the call finished", fatal)
+        } else {
+            IllegalStateException(
+                "loop \"$name\" closed before the call finished: it did not end within " +
+                    "${describeNanos(closeGraceNanos)} of being cancelled"
+            )
+        }
+
+    private fun timeoutNanos(timeout: java.time.Duration): Long {
+        require(!timeout.isNegative && !timeout.isZero) { "timeout must be positive, was $timeout" }
+        val nanos = try {
+            timeout.toNanos()
+        } catch (_: ArithmeticException) {
+            Long.MAX_VALUE
+        }
+        return boundedNanos(nanos)
+    }
+
+    /** A timeout so long that a deadline would overflow is no deadline at all. */
+    private fun boundedNanos(nanos: Long): Long = if (nanos >= UNBOUNDED_NANOS) NO_TIMEOUT else nanos
+
+    private inner class LoopDispatcher : CoroutineDispatcher() {
+        override fun dispatch(context: CoroutineContext, block: Runnable) {
+            this@RunSyncLoop.dispatch(context, block)
+        }
+
+        override fun toString(): String = "RunSyncLoop(\"$name\").dispatcher"
+    }
+
+    /** Holds the default loop, created on first use (class initialisation makes that thread-safe and once). */
+    private object DefaultLoop {
+        val loop: RunSyncLoop = RunSyncLoop("default", isDefault = true).also { loop ->
+            try {
+                Runtime.getRuntime().addShutdownHook(Thread({ loop.shutdown() }, "corobridge-shutdown-default"))
+            } catch (_: IllegalStateException) {
+                // The JVM is already shutting down: no hook can be added, and the daemon loop thread dies
+                // with the JVM. Nothing is lost that a hook could have saved.
+            }
+        }
+    }
+
+    public companion object {
+        private const val OPEN = 0
+        private const val CLOSING = 1
+        private const val CLOSED = 2
+        private val STATE_NAMES = arrayOf("open", "closing", "closed")
+        private const val NO_TIMEOUT = 0L
+        private const val UNBOUNDED_NANOS = Long.MAX_VALUE / 4
+        private val DEFAULT_CLOSE_GRACE_NANOS = TimeUnit.SECONDS.toNanos(5)
+        private val STUCK_MARGIN_NANOS = TimeUnit.SECONDS.toNanos(1)
+        private val logger: System.Logger = System.getLogger(RunSyncLoop::class.java.name)
+
+        /**
+         * The process-wide loop, named `default`, created on first use and closed by a JVM shutdown hook.
+         * Calling [close] on it throws.
+         */
+        @JvmStatic
+        public val default: RunSyncLoop
+            get() = DefaultLoop.loop
+
+        /**
+         * Creates a loop of its own, named [name]; the caller closes it. Its thread starts on first use.
+         *
+         * @throws IllegalArgumentException if [name] is blank
+         */
+        @JvmStatic
+        public fun create(name: String): RunSyncLoop {
+            require(name.isNotBlank()) { "name must not be blank, was \"$name\"" }
+            return RunSyncLoop(name, isDefault = false)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package io.corobridge.core.internal
+
+import io.corobridge.core.RunSyncLoop
+import java.net.URL
+import java.util.concurrent.ConcurrentHashMap
+
+/**
+ * Finds the user's frame that called into corobridge, for warnings that are given once per call site.
+ *
+ * Library frames are recognised by where their class was loaded from (the corobridge jars or class
+ * directories), not by package name, so a user's class in an `io.corobridge` package (our own tests) still
+ * counts as a call site. JDK and Kotlin runtime frames are skipped too.
+ */
+internal object CallSites {
+    private val warned: MutableSet<String> = ConcurrentHashMap.newKeySet()
+
+    private val libraryLocations: Set<String> by lazy {
+        val locations = HashSet<String>()
+        location(RunSyncLoop::class.java)?.let(locations::add)
+        // The Java API module, if it is present; looked up by name because this module cannot depend on it.
+        try {
+            location(Class.forName("io.corobridge.Bridge", false, RunSyncLoop::class.java.classLoader))
+                ?.let(locations::add)
+        } catch (_: ClassNotFoundException) {
+            // Used from Kotlin alone: only this module's frames are library frames.
+        }
+        locations
+    }
+
+    private val runtimePrefixes = listOf("java.", "jdk.", "sun.", "kotlin.", "kotlinx.")
+
+    /** Describes the first caller frame outside corobridge and the runtime, or "unknown call site". */
+    fun current(): String {
+        val walker = StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE)
+        val frame = walker.walk { frames ->
+            frames.filter { !isLibraryFrame(it.declaringClass) }.findFirst().orElse(null)
+        }
+        return frame?.toStackTraceElement()?.toString() ?: "unknown call site"
+    }
+
+    /** True the first time [key] is seen, so a warning is given once. */
+    fun firstTime(key: String): Boolean = warned.add(key)
+
+    private fun isLibraryFrame(type: Class<*>): Boolean {
+        val name = type.name
+        if (runtimePrefixes.any { name.startsWith(it) }) return true
+        val where = location(type) ?: return false
+        return where in libraryLocations
+    }
+
+    private fun location(type: Class<*>): String? {
+        val url: URL? = type.protectionDomain?.codeSource?.location
+        return url?.toString()
+    }
+}

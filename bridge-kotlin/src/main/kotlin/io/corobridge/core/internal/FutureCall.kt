@@ -1,0 +1,84 @@
+package io.corobridge.core.internal
+
+import io.corobridge.core.RunSyncLoop
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
+
+/** A call whose outcome completes a [CompletableFuture]; see [LoopFuture] for how the future talks back. */
+internal class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop, body) {
+    @JvmField
+    val future: LoopFuture<T> = LoopFuture(this)
+
+    override fun onCompleted(value: T) {
+        future.completeFromCall(value)
+    }
+
+    override fun onCancelled(cause: Throwable, handled: Boolean) {
+        future.failFromCall(callerFailure(cause))
+    }
+
+    override fun abort(reason: Throwable) {
+        future.failFromCall(reason)
+    }
+}
+
+/*
+ * The future handed to the caller. Completing it from outside (cancel, complete, completeExceptionally, and
+ * so orTimeout) cancels the coroutine, since nobody can observe its result any more. The call completes it
+ * through the *FromCall methods, which go to the superclass directly and so do not count as "from outside".
+ *
+ * Blocking on it from its own loop thread while it is not done would wait for work that only that thread can
+ * run; get/join refuse that with an IllegalStateException instead of hanging.
+ */
+internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFuture<T>() {
+    fun completeFromCall(value: T) {
+        super.complete(value)
+    }
+
+    fun failFromCall(failure: Throwable) {
+        super.completeExceptionally(failure)
+    }
+
+    override fun cancel(mayInterruptIfRunning: Boolean): Boolean {
+        val cancelled = super.cancel(mayInterruptIfRunning)
+        if (cancelled) call.cancelAsCaller("its future was cancelled")
+        return cancelled
+    }
+
+    override fun complete(value: T): Boolean {
+        val completed = super.complete(value)
+        if (completed) call.cancelAsCaller("its future was completed from outside")
+        return completed
+    }
+
+    override fun completeExceptionally(ex: Throwable): Boolean {
+        val completed = super.completeExceptionally(ex)
+        if (completed) call.cancelAsCaller("its future was completed exceptionally from outside: $ex")
+        return completed
+    }
+
+    override fun get(): T {
+        refuseSelfWait()
+        return super.get()
+    }
+
+    override fun get(timeout: Long, unit: TimeUnit): T {
+        refuseSelfWait()
+        return super.get(timeout, unit)
+    }
+
+    override fun join(): T {
+        refuseSelfWait()
+        return super.join()
+    }
+
+    private fun refuseSelfWait() {
+        if (!isDone && call.loop.isLoopThread()) {
+            throw IllegalStateException(
+                "waiting for a future of loop \"${call.loop.name}\" on that loop's own thread would deadlock: " +
+                    "the loop cannot run the call while it waits. Suspend on it instead (await()), or add a " +
+                    "dependent stage with thenApply/whenComplete."
+            )
+        }
+    }
+}

@@ -1,0 +1,62 @@
+package io.corobridge.core
+
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.logging.Handler
+import java.util.logging.Level
+import java.util.logging.LogRecord
+import java.util.logging.Logger
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.fail
+
+/** Live threads whose name starts with [prefix]. */
+fun liveThreads(prefix: String): List<Thread> =
+    Thread.getAllStackTraces().keys.filter { it.isAlive && it.name.startsWith(prefix) }
+
+/** Fails if a thread whose name starts with [prefix] is still alive. */
+fun assertNoThreads(prefix: String) {
+    val left = liveThreads(prefix)
+    if (left.isNotEmpty()) fail<Unit>("threads still running: ${left.map { it.name }}")
+}
+
+/** Captures what corobridge logs through System.Logger (which goes to java.util.logging by default). */
+class LogCapture : AutoCloseable {
+    private val logger: Logger = Logger.getLogger(RunSyncLoop::class.java.name)
+    val records: MutableList<LogRecord> = CopyOnWriteArrayList()
+    private val handler = object : Handler() {
+        override fun publish(record: LogRecord) {
+            records.add(record)
+        }
+
+        override fun flush() {}
+        override fun close() {}
+    }
+
+    init {
+        logger.addHandler(handler)
+    }
+
+    fun messages(level: Level): List<String> = records.filter { it.level == level }.map { it.message }
+
+    override fun close() {
+        logger.removeHandler(handler)
+    }
+}
+
+/** Runs [block] [times] times, naming the failing round. */
+inline fun repeatRounds(times: Int, block: (Int) -> Unit) {
+    for (round in 1..times) {
+        try {
+            block(round)
+        } catch (e: Throwable) {
+            e.addSuppressed(AssertionError("failed in round $round of $times"))
+            throw e
+        }
+    }
+}
+
+/** Asserts the same instance, with a readable message. */
+fun assertSameInstance(expected: Throwable, actual: Throwable?) {
+    if (expected !== actual) {
+        assertEquals(expected, actual, "expected the very exception thrown on the loop")
+    }
+}
