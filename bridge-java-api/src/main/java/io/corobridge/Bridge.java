@@ -1,0 +1,99 @@
+package io.corobridge;
+
+import io.corobridge.core.RunSyncLoop;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeoutException;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Calls Kotlin {@code suspend} functions from Java, on the process-wide run-sync loop.
+ *
+ * <p>Safe to use from any thread. Every call runs on one long-lived daemon thread,
+ * {@code corobridge-loop-default}, started on first use and closed by a JVM shutdown hook, so clients bound
+ * to that loop are shared by every call. For a loop of your own, use {@link #on(RunSyncLoop)}.
+ *
+ * <pre>{@code
+ * User user = Bridge.sync(c -> users.load(42, c));                        // blocks until loaded
+ * CompletableFuture<User> later = Bridge.async(c -> users.load(43, c));   // returns at once
+ * }</pre>
+ *
+ * <p>Each method is the same as its {@link LoopBridge} namesake on {@link #loop()}; the details are there.
+ *
+ * @since 0.1
+ */
+public final class Bridge {
+    private Bridge() {}
+
+    /**
+     * Runs the call on the default loop and returns its result, blocking the calling thread until it ends.
+     *
+     * <p>Exceptions the call throws are rethrown unchanged, checked ones included. Called on a loop thread,
+     * it runs the call on a new thread (and warns once per call site) rather than deadlocking. If the waiting
+     * thread is interrupted, the call is cancelled, the interrupt flag stays set, and
+     * {@link CancellationException} is thrown once the call has finished cancelling. See
+     * {@link LoopBridge#sync(SuspendCall)}.
+     *
+     * @since 0.1
+     */
+    public static <T extends @Nullable Object> T sync(SuspendCall<T> call) {
+        return defaultBridge().sync(call);
+    }
+
+    /**
+     * Runs the call on the default loop, blocking until it ends or the timeout elapses; at the deadline the
+     * call is cancelled and {@link TimeoutException} thrown once it has finished cancelling. See
+     * {@link LoopBridge#sync(Duration, SuspendCall)}.
+     *
+     * @throws TimeoutException if the call did not end within {@code timeout}
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
+     * @since 0.1
+     */
+    public static <T extends @Nullable Object> T sync(Duration timeout, SuspendCall<T> call)
+            throws TimeoutException {
+        return defaultBridge().sync(timeout, call);
+    }
+
+    /**
+     * Starts the call on the default loop and returns a future of its result without blocking.
+     *
+     * <p>The future completes on the loop thread, so dependent stages may run there too; keep them short or
+     * pass your own executor. Cancelling the future cancels the call. See
+     * {@link LoopBridge#async(SuspendCall)}.
+     *
+     * @since 0.1
+     */
+    public static <T extends @Nullable Object> CompletableFuture<T> async(SuspendCall<T> call) {
+        return defaultBridge().async(call);
+    }
+
+    /**
+     * Returns the process-wide run-sync loop the static methods use, {@link RunSyncLoop#getDefault()}.
+     *
+     * @since 0.1
+     */
+    public static RunSyncLoop loop() {
+        return RunSyncLoop.getDefault();
+    }
+
+    /**
+     * Returns the operations of this class bound to {@code loop}.
+     *
+     * @since 0.1
+     */
+    public static LoopBridge on(RunSyncLoop loop) {
+        Objects.requireNonNull(loop, "loop must not be null");
+        return new LoopBridge(loop);
+    }
+
+    private static LoopBridge defaultBridge() {
+        return DefaultBridge.INSTANCE;
+    }
+
+    /** Created on first use, so loading this class starts nothing. */
+    private static final class DefaultBridge {
+        static final LoopBridge INSTANCE = new LoopBridge(RunSyncLoop.getDefault());
+    }
+}

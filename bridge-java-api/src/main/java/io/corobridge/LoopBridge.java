@@ -1,0 +1,112 @@
+package io.corobridge;
+
+import io.corobridge.core.RunSyncLoop;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeoutException;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The operations of {@link Bridge}, as instance methods bound to one {@link RunSyncLoop}: use it to run
+ * calls on a loop of your own.
+ *
+ * <p>Safe to use from any thread. Obtain one with {@link Bridge#on(RunSyncLoop)}; it holds nothing but the
+ * loop, so it is cheap to make and needs no closing (close the loop instead).
+ *
+ * <pre>{@code
+ * try (RunSyncLoop loop = RunSyncLoop.create("db")) {
+ *     LoopBridge db = Bridge.on(loop);
+ *     User user = db.sync(c -> repository.load(42, c));
+ * }
+ * }</pre>
+ *
+ * @since 0.1
+ */
+public final class LoopBridge {
+    private final RunSyncLoop loop;
+
+    LoopBridge(RunSyncLoop loop) {
+        this.loop = loop;
+    }
+
+    /**
+     * Runs the call on this bridge's loop and returns its result, blocking the calling thread until it ends.
+     *
+     * <p>The call runs on the loop thread from its first line; while it is suspended the loop runs other
+     * calls, so calls from many threads interleave. Whatever the call throws is rethrown unchanged, checked
+     * exceptions included (undeclared, and never wrapped in {@code ExecutionException} or
+     * {@code CompletionException}), with the caller's frames attached as a suppressed exception.
+     *
+     * <p>Called on a loop thread, where waiting would deadlock, the loop's
+     * {@link io.corobridge.core.ReentryPolicy} decides: by default the call runs on a new thread with its own
+     * event loop and a warning is logged once per call site; under {@code FAIL} an
+     * {@link IllegalStateException} is thrown.
+     *
+     * <p>If the waiting thread is interrupted, the call is cancelled, this waits until it has finished
+     * cancelling (its {@code finally} blocks have run), sets the interrupt flag again and throws
+     * {@link CancellationException}. A call that ignores cancellation keeps the caller waiting; a second
+     * interrupt then releases the caller and leaves the call behind.
+     *
+     * @throws CancellationException if the calling thread was interrupted, or the loop closed during the call
+     * @throws IllegalStateException if the loop is closed, or the call is re-entrant under {@code FAIL}
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> T sync(SuspendCall<T> call) {
+        Objects.requireNonNull(call, "call must not be null");
+        return loop.runSync(call);
+    }
+
+    /**
+     * Runs the call on this bridge's loop, blocking the calling thread until it ends or the timeout elapses.
+     *
+     * <p>Everything said of {@link #sync(SuspendCall)} holds. At the deadline the call is cancelled and, once
+     * it has finished cancelling, {@link TimeoutException} is thrown; a result that arrived before the
+     * cancellation took effect is returned instead.
+     *
+     * @throws TimeoutException if the call did not end within {@code timeout}
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> T sync(Duration timeout, SuspendCall<T> call) throws TimeoutException {
+        Objects.requireNonNull(timeout, "timeout must not be null");
+        Objects.requireNonNull(call, "call must not be null");
+        return loop.runSync(timeout, call);
+    }
+
+    /**
+     * Starts the call on this bridge's loop and returns a future of its result, without blocking.
+     *
+     * <p>The future completes on the thread that finishes the call, normally the loop thread, so stages added
+     * with {@code thenApply} and friends before it completes run there too: keep them short or pass your own
+     * executor. It completes exceptionally with exactly what the call threw ({@code get} wraps it in
+     * {@code ExecutionException} and {@code join} in {@code CompletionException}, as for any future).
+     *
+     * <p>Cancelling the future cancels the call, whether it is still queued or already running;
+     * {@code mayInterruptIfRunning} has no effect, the loop thread is never interrupted. Completing the future
+     * from outside, {@code orTimeout} included, cancels the call too. Waiting on the future with {@code get}
+     * or {@code join} from this loop's own thread throws {@link IllegalStateException} instead of deadlocking.
+     *
+     * @throws IllegalStateException if the loop is closed
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> CompletableFuture<T> async(SuspendCall<T> call) {
+        Objects.requireNonNull(call, "call must not be null");
+        return loop.runAsync(call);
+    }
+
+    /**
+     * Returns the loop this bridge runs calls on.
+     *
+     * @since 0.1
+     */
+    public RunSyncLoop loop() {
+        return loop;
+    }
+
+    @Override
+    public String toString() {
+        return "LoopBridge(" + loop + ")";
+    }
+}
