@@ -191,7 +191,9 @@ public class RunSyncLoop private constructor(
     /** Closes the loop: [close] without the default-loop guard (the shutdown hook uses it). */
     internal fun shutdown() {
         val grace = closeGraceNanos
-        closeDeadline = System.nanoTime() + grace
+        // The deadline must be written before the state leaves OPEN (the loop reads it once it sees CLOSING),
+        // and only while it is still OPEN, so a second close() does not move an earlier deadline.
+        if (state.get() == OPEN) closeDeadline = System.nanoTime() + grace
         if (state.compareAndSet(OPEN, CLOSING)) {
             supervisor.cancel(CancellationException("loop \"$name\" is closing"))
             if (started.compareAndSet(false, true)) {
