@@ -43,11 +43,13 @@ class ReentryTest {
     @BeforeEach
     void captureWarnings() {
         logger.addHandler(capture);
+        logger.setUseParentHandlers(false); // checked here, not printed to the build log
     }
 
     @AfterEach
     void closeLoop() {
         logger.removeHandler(capture);
+        logger.setUseParentHandlers(true);
         loop.close();
         TestThreads.assertNone("corobridge-loop-java-reentry");
     }

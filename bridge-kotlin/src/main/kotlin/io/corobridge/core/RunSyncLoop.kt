@@ -374,8 +374,8 @@ public class RunSyncLoop private constructor(
             IllegalStateException("loop thread \"${thread.name}\" died before the call finished", fatal)
         } else {
             IllegalStateException(
-                "loop \"$name\" closed before the call finished: it did not end within " +
-                    "${describeNanos(closeGraceNanos)} of being cancelled"
+                "loop \"$name\" closed before the call finished (calls in flight get " +
+                    "${describeNanos(closeGraceNanos)} to finish after being cancelled)"
             )
         }
 

@@ -112,7 +112,7 @@ class RunSyncLoopTest {
         caller.join()
         val thrown = failure.getNow(null)
         assertInstanceOf(IllegalStateException::class.java, thrown)
-        assertTrue(thrown.message!!.contains("did not end within"), thrown.message)
+        assertTrue(thrown.message!!.contains("closed before the call finished"), thrown.message)
         assertFalse(loop.thread.isAlive)
         gate.complete(Unit) // its continuation now goes to the closed loop, which moves it off to finish
     }

@@ -31,14 +31,19 @@ class LogCapture : AutoCloseable {
         override fun close() {}
     }
 
+    private val printedBefore = logger.useParentHandlers
+
     init {
         logger.addHandler(handler)
+        // What a test provokes on purpose is checked here, not printed to the build log.
+        logger.useParentHandlers = false
     }
 
     fun messages(level: Level): List<String> = records.filter { it.level == level }.map { it.message }
 
     override fun close() {
         logger.removeHandler(handler)
+        logger.useParentHandlers = printedBefore
     }
 }
 
