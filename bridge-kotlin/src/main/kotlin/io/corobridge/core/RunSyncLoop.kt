@@ -2,6 +2,8 @@ package io.corobridge.core
 
 import io.corobridge.core.internal.BlockingCall
 import io.corobridge.core.internal.CallSites
+import io.corobridge.core.internal.DispatchedTask
+import io.corobridge.core.internal.QueuedTask
 import io.corobridge.core.internal.FutureCall
 import io.corobridge.core.internal.LoopCall
 import io.corobridge.core.internal.LoopThread
@@ -20,7 +22,6 @@ import java.util.concurrent.TimeoutException
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.coroutines.CoroutineContext
-import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
 
@@ -56,11 +57,16 @@ public class RunSyncLoop private constructor(
     private val state = AtomicInteger(OPEN)
     private val started = AtomicBoolean()
     private val terminated = CountDownLatch(1)
-    private val supervisor: CompletableJob = SupervisorJob()
+    internal val supervisorJob: CompletableJob = SupervisorJob()
+    internal val spinningCallers: AtomicInteger = AtomicInteger()
     private val reentries = AtomicInteger()
 
     @Volatile
     private var closeDeadline: Long = 0L
+
+    /** Set when the loop gives up on its unfinished calls (it ended, or its thread is stuck). */
+    @Volatile
+    private var released: Throwable? = null
 
     /** How long calls in flight may take to finish after [close] cancels them; internal so tests can shorten it. */
     @Volatile
@@ -73,14 +79,19 @@ public class RunSyncLoop private constructor(
      */
     public val dispatcher: CoroutineDispatcher = LoopDispatcher()
 
-    internal val callContext: CoroutineContext =
-        supervisor + dispatcher + CoroutineExceptionHandler { _, failure -> reportFailure(failure) }
+    /**
+     * The parent context of a call: the dispatcher alone. A call joins the supervisor explicitly when it must
+     * (see LoopCall) and its failure goes to its caller, so it needs neither in its context, and with a
+     * single element `parentContext + call` allocates one node instead of three.
+     */
+    internal val callContext: CoroutineContext = dispatcher
 
     /**
      * A supervisor scope on this loop: coroutines launched in it run on the loop thread, a failing one does
      * not cancel the others, its uncaught failure goes to [failureHandler], and [close] cancels them all.
      */
-    public val scope: CoroutineScope = CoroutineScope(callContext)
+    public val scope: CoroutineScope =
+        CoroutineScope(supervisorJob + dispatcher + CoroutineExceptionHandler { _, failure -> reportFailure(failure) })
 
     /**
      * What a blocking call into this loop does when made on a loop thread, where it would deadlock; see
@@ -97,6 +108,13 @@ public class RunSyncLoop private constructor(
      */
     @Volatile
     public var failureHandler: Thread.UncaughtExceptionHandler? = null
+
+    /**
+     * How callers and the loop thread wait for each other; see [WaitStrategy]. [WaitStrategy.ADAPTIVE] unless
+     * set. Safe to change at any time from any thread; it applies to waits that begin afterwards.
+     */
+    @Volatile
+    public var waitStrategy: WaitStrategy = WaitStrategy.ADAPTIVE
 
     /** True once [close] has begun: from then on the loop refuses new calls. */
     public val isClosed: Boolean
@@ -195,11 +213,11 @@ public class RunSyncLoop private constructor(
         // and only while it is still OPEN, so a second close() does not move an earlier deadline.
         if (state.get() == OPEN) closeDeadline = System.nanoTime() + grace
         if (state.compareAndSet(OPEN, CLOSING)) {
-            supervisor.cancel(CancellationException("loop \"$name\" is closing"))
+            supervisorJob.cancel(CancellationException("loop \"$name\" is closing"))
             if (started.compareAndSet(false, true)) {
                 terminate(null) // the thread never ran: finish closing here
             } else {
-                supervisor.invokeOnCompletion { thread.wake() }
+                supervisorJob.invokeOnCompletion { thread.wake() }
                 thread.wake()
             }
         }
@@ -208,11 +226,20 @@ public class RunSyncLoop private constructor(
 
     /** Asked by the loop thread while closing: may it stop now? */
     internal fun mayStop(queueEmpty: Boolean): Boolean =
-        (queueEmpty && supervisor.isCompleted) || System.nanoTime() - closeDeadline >= 0
+        (queueEmpty && supervisorJob.isCompleted) || System.nanoTime() - closeDeadline >= 0
 
-    /** How long the idle loop may park: until woken when open, at most until the close deadline when closing. */
-    internal fun idleParkNanos(): Long =
-        if (state.get() == OPEN) 0L else maxOf(1L, closeDeadline - System.nanoTime())
+    /** How long the loop may park while closing: at most until the close deadline. */
+    internal fun closeParkNanos(): Long = maxOf(1L, closeDeadline - System.nanoTime())
+
+    /** The exception for a call made or still queued after the loop closed. */
+    internal fun closedException(): IllegalStateException =
+        IllegalStateException("loop \"$name\" is closed; it accepts no new calls")
+
+    /**
+     * If the loop has given up on its unfinished calls, the exception to release one more caller with (one
+     * whose call became reachable only after the loop released the others); else null.
+     */
+    internal fun releaseReason(): Throwable? = released?.let { IllegalStateException(it.message, it.cause) }
 
     /** Reports a failure that escaped onto the loop thread; see [failureHandler]. */
     internal fun reportFailure(failure: Throwable) {
@@ -242,18 +269,15 @@ public class RunSyncLoop private constructor(
         state.set(CLOSED)
         // Order matters: calls that never started are completed as refused, and the callers of calls still
         // running are released, before anything can resume those calls elsewhere.
-        val leftovers = ArrayList<Runnable>()
-        while (true) {
-            val task = thread.poll() ?: break
-            if (task is LoopCall<*>) task.reject(closedException()) else leftovers.add(task)
-        }
-        abortUnfinished { unfinishedException(fatal) }
+        val leftovers = ArrayList<DispatchedTask>()
+        refuseAll(thread.queue.drain(), leftovers)
+        releaseUnfinished(unfinishedException(fatal))
         if (fatal != null) {
-            supervisor.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
+            supervisorJob.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
             logger.log(System.Logger.Level.ERROR, "loop thread \"${thread.name}\" died; its callers were released", fatal)
         }
-        // What is left are continuations of cancelled coroutines: let them finish cancelling elsewhere.
-        for (task in leftovers) Dispatchers.IO.dispatch(EmptyCoroutineContext, task)
+        // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
+        for (step in leftovers) moveOff(step.context, step.task)
         terminated.countDown()
     }
 
@@ -323,19 +347,52 @@ public class RunSyncLoop private constructor(
     private fun submit(call: LoopCall<*>) {
         thread.enqueue(call)
         startIfNeeded()
-        // The loop may have ended after our state check; then either its last drain took the call (and
-        // completed it) or we take it back here. Never both, never neither.
-        if (state.get() == CLOSED && thread.remove(call)) call.reject(closedException())
+        refuseIfEnded()
+    }
+
+    /**
+     * The loop may have ended after a producer's state check; then either its last drain took the producer's
+     * task, or the producer takes everything still queued here. Never both, never neither.
+     */
+    private fun refuseIfEnded() {
+        if (state.get() == CLOSED) refuseQueued()
+    }
+
+    /** Refuses every task pushed and not yet taken by the loop thread; safe from any thread. */
+    private fun refuseQueued() {
+        val leftovers = ArrayList<DispatchedTask>()
+        refuseAll(thread.queue.takePushed(), leftovers)
+        for (step in leftovers) moveOff(step.context, step.task)
+    }
+
+    /** Completes the calls in [chain] as refused; collects the dispatched steps into [steps]. */
+    private fun refuseAll(chain: QueuedTask?, steps: MutableList<DispatchedTask>) {
+        var task = chain
+        while (task != null) {
+            val next = task.nextInQueue
+            task.nextInQueue = null
+            when (task) {
+                is LoopCall<*> -> task.reject(closedException())
+                is DispatchedTask -> steps.add(task)
+            }
+            task = next
+        }
+    }
+
+    /** Runs a coroutine step dispatched to the closed loop elsewhere, after cancelling its coroutine. */
+    private fun moveOff(context: CoroutineContext, task: Runnable) {
+        context.cancel(CancellationException("loop \"$name\" is closed; the coroutine finishes on Dispatchers.IO"))
+        Dispatchers.IO.dispatch(context, task)
     }
 
     private fun dispatch(context: CoroutineContext, task: Runnable) {
-        if (state.get() != CLOSED) {
-            thread.enqueue(task)
-            startIfNeeded()
-            if (state.get() != CLOSED || !thread.remove(task)) return
+        if (state.get() == CLOSED) {
+            moveOff(context, task)
+            return
         }
-        context.cancel(CancellationException("loop \"$name\" is closed; the coroutine finishes on Dispatchers.IO"))
-        Dispatchers.IO.dispatch(context, task)
+        thread.enqueue(DispatchedTask(task, context))
+        startIfNeeded()
+        refuseIfEnded()
     }
 
     private fun startIfNeeded() {
@@ -358,16 +415,18 @@ public class RunSyncLoop private constructor(
                 "(stack attached); its callers were released and the thread ends when that task returns",
             stuck
         )
-        abortUnfinished { IllegalStateException("loop \"$name\" closed while its thread was stuck in a task", stuck) }
+        refuseQueued()
+        releaseUnfinished(IllegalStateException("loop \"$name\" closed while its thread was stuck in a task", stuck))
     }
 
-    private inline fun abortUnfinished(reason: () -> Throwable) {
-        for (child in supervisor.children.toList()) {
-            if (child is LoopCall<*>) child.abort(reason())
+    /** Releases the callers of every call still unfinished, each with its own copy of [reason]. */
+    private fun releaseUnfinished(reason: Throwable) {
+        // Published first: a caller that attaches its call after this sees it and releases itself.
+        released = reason
+        for (child in supervisorJob.children.toList()) {
+            if (child is LoopCall<*>) child.abort(IllegalStateException(reason.message, reason.cause))
         }
     }
-
-    private fun closedException() = IllegalStateException("loop \"$name\" is closed; it accepts no new calls")
 
     private fun unfinishedException(fatal: Throwable?): IllegalStateException =
         if (fatal != null) {

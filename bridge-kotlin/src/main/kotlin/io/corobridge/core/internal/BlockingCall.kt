@@ -7,9 +7,14 @@ import java.util.concurrent.locks.LockSupport
 import kotlin.coroutines.cancellation.CancellationException
 
 /*
- * A call whose caller parks until it ends. The outcome is published once (CAS from PENDING) by whichever
+ * A call whose caller waits until it ends. The outcome is published once (CAS from PENDING) by whichever
  * comes first: the coroutine completing, or an abort when the loop cannot finish it. The caller reads it
  * after seeing it is no longer PENDING; the volatile write/read pair makes the value visible.
+ *
+ * The caller first spins for the outcome (see Spinning), and only then parks. Before parking it sets PARKED,
+ * and the publisher unparks it only if it sees PARKED: a caller that got its answer while spinning costs the
+ * loop no unpark. Publisher (outcome, then flags) and caller (flags, then outcome) use volatile accesses, so
+ * at least one of them sees the other's write and the caller is never left parked.
  *
  * When the caller gives up (interrupt, deadline) it cancels the coroutine and keeps waiting for it to end,
  * so that its finally blocks have run before the caller returns: no work outlives the call that started it.
@@ -35,9 +40,17 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
     }
 
     private fun publish(result: Any?) {
-        if (OUTCOME.compareAndSet(this, PENDING, result)) {
+        if (OUTCOME.compareAndSet(this, PENDING, result) && flags and PARKED != 0) {
             LockSupport.unpark(waiter)
         }
+    }
+
+    /** Makes sure closing the loop reaches this call before the caller parks, then announces the parking. */
+    private fun prepareToPark() {
+        attachToLoop()
+        // The loop may have released its callers just before this call attached; then release ourselves.
+        loop.releaseReason()?.let(::abort)
+        setFlag(PARKED)
     }
 
     /**
@@ -46,6 +59,8 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
      */
     fun await(timeoutNanos: Long): T {
         val deadline = if (timeoutNanos > 0) System.nanoTime() + timeoutNanos else 0L
+        Spinning.spinUntil(loop) { outcome !== PENDING }
+        if (outcome === PENDING) prepareToPark()
         var interruptSeen = false
         var gaveUp = NOT_GIVEN_UP
         while (outcome === PENDING) {

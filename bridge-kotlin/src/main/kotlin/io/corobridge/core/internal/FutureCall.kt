@@ -9,6 +9,11 @@ internal class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop, b
     @JvmField
     val future: LoopFuture<T> = LoopFuture(this)
 
+    init {
+        // A future may be waited on for long, or dropped: closing the loop must reach it even while queued.
+        attachToLoop()
+    }
+
     override fun onCompleted(value: T) {
         future.completeFromCall(value)
     }
@@ -28,7 +33,8 @@ internal class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop, b
  * through the *FromCall methods, which go to the superclass directly and so do not count as "from outside".
  *
  * Blocking on it from its own loop thread while it is not done would wait for work that only that thread can
- * run; get/join refuse that with an IllegalStateException instead of hanging.
+ * run; get/join refuse that with an IllegalStateException instead of hanging. Elsewhere they spin briefly
+ * before the future's own parking wait, as blocking calls do.
  */
 internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFuture<T>() {
     fun completeFromCall(value: T) {
@@ -59,16 +65,19 @@ internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFutur
 
     override fun get(): T {
         refuseSelfWait()
+        Spinning.spinUntil(call.loop) { isDone }
         return super.get()
     }
 
     override fun get(timeout: Long, unit: TimeUnit): T {
         refuseSelfWait()
+        Spinning.spinUntil(call.loop) { isDone }
         return super.get(timeout, unit)
     }
 
     override fun join(): T {
         refuseSelfWait()
+        Spinning.spinUntil(call.loop) { isDone }
         return super.join()
     }
 

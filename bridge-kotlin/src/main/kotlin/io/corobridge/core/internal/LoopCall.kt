@@ -2,6 +2,7 @@ package io.corobridge.core.internal
 
 import io.corobridge.core.ContinuationCall
 import io.corobridge.core.RunSyncLoop
+import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 import kotlinx.coroutines.AbstractCoroutine
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.InternalCoroutinesApi
@@ -9,27 +10,40 @@ import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
 import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 
 /*
- * One call submitted to a loop. The record is at once the call's Job (a child of the loop's supervisor, so
- * closing the loop cancels it), the completion continuation its body finishes into, and the Runnable the
- * loop runs to start it. Subclasses decide how the outcome reaches the caller.
+ * One call submitted to a loop. The record is at once the call's Job, the completion continuation its body
+ * finishes into, the Runnable the loop runs to start it, and its own link in the loop's call queue: on the
+ * blocking path it is, with its coroutine context, all that a call allocates.
  *
  * The body starts inside run(), on the loop thread, so its first line already runs there. It is invoked
  * directly with this record as its continuation: a body that returns a value completes the call at once; one
  * that returns COROUTINE_SUSPENDED completes it later through resumeWith, from whichever thread resumes it
  * (usually the loop, since every frame of the body is intercepted by the loop's dispatcher).
+ *
+ * A call becomes a child of the loop's supervisor (so that closing the loop cancels it) only when that can
+ * matter, not for every call: when its body suspends, when its caller stops spinning and parks, or at once for
+ * a future, which may wait for long. A call that completes inside run() never needs it. JobSupport allows the
+ * parent to be set once after construction and copes with the call completing meanwhile; the ATTACHED flag
+ * makes sure it is set once.
  */
 @OptIn(InternalCoroutinesApi::class)
 internal abstract class LoopCall<T>(
     @JvmField val loop: RunSyncLoop,
     private val body: Any,
-) : AbstractCoroutine<T>(loop.callContext, true, true), Runnable {
+) : AbstractCoroutine<T>(loop.callContext, false, true), QueuedTask {
 
-    /** Set when the caller (not the loop closing) asked for cancellation: an interrupt, a timeout, a cancel. */
+    /** The next task in the loop's queue; see [TaskQueue]. */
+    override var nextInQueue: QueuedTask? = null
+
+    /** ATTACHED, PARKED and CANCELLED_BY_CALLER bits, updated with [FLAGS]. */
     @Volatile
     @JvmField
-    var cancelledByCaller: Boolean = false
+    var flags: Int = 0
 
     final override fun run() {
+        if (loop.isClosed) {
+            reject(loop.closedException()) // still queued when the loop began to close: never started
+            return
+        }
         if (!isActive) {
             // Cancelled while queued: the body never starts.
             resumeWith(Result.failure(getCancellationException()))
@@ -46,10 +60,17 @@ internal abstract class LoopCall<T>(
             resumeWith(Result.failure(e))
             return
         }
-        if (result !== COROUTINE_SUSPENDED) {
+        if (result === COROUTINE_SUSPENDED) {
+            attachToLoop()
+        } else {
             @Suppress("UNCHECKED_CAST")
             resumeWith(Result.success(result as T))
         }
+    }
+
+    /** Makes the call a child of the loop's supervisor, once; safe from any thread. */
+    fun attachToLoop() {
+        if (setFlag(ATTACHED)) initParentJob(loop.supervisorJob)
     }
 
     /** Completes a call that never started, with [failure]; it goes through the normal completion path. */
@@ -65,16 +86,25 @@ internal abstract class LoopCall<T>(
 
     /** Cancels the call on the caller's behalf. */
     fun cancelAsCaller(message: String) {
-        cancelledByCaller = true
+        setFlag(CANCELLED_BY_CALLER)
         cancel(CancellationException(message))
+    }
+
+    /** Sets [flag]; true if this call set it (it was clear). */
+    fun setFlag(flag: Int): Boolean {
+        while (true) {
+            val current = flags
+            if (current and flag != 0) return false
+            if (FLAGS.compareAndSet(this, current, current or flag)) return true
+        }
     }
 
     /**
      * The exception a caller sees for a coroutine that ended with [cause]: the cause itself, except that a
-     * cancellation caused by the loop closing says so.
+     * cancellation caused by the loop closing (or its thread dying) says so.
      */
     protected fun callerFailure(cause: Throwable): Throwable {
-        if (cause !is CancellationException || cancelledByCaller || !loop.isClosed) return cause
+        if (cause !is CancellationException || flags and CANCELLED_BY_CALLER != 0 || !loop.isClosed) return cause
         val death = loop.deathCause
         if (death != null) {
             return IllegalStateException("loop thread \"corobridge-loop-${loop.name}\" died before the call finished", death)
@@ -82,5 +112,14 @@ internal abstract class LoopCall<T>(
         return CancellationException("the call was cancelled because loop \"${loop.name}\" closed").also {
             it.initCause(cause)
         }
+    }
+
+    internal companion object {
+        const val ATTACHED = 1
+        const val PARKED = 2
+        const val CANCELLED_BY_CALLER = 4
+
+        private val FLAGS: AtomicIntegerFieldUpdater<LoopCall<*>> =
+            AtomicIntegerFieldUpdater.newUpdater(LoopCall::class.java, "flags")
     }
 }

@@ -1,17 +1,19 @@
 package io.corobridge.core.internal
 
 import io.corobridge.core.RunSyncLoop
-import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.locks.LockSupport
 
 /*
- * The thread of a RunSyncLoop and its task queue.
+ * The thread of a RunSyncLoop and its task queue (see TaskQueue): calls submitted by callers and coroutine
+ * steps dispatched to the loop, run in the order they arrived.
  *
- * Hand-off: producers offer to a lock-free queue and then read `sleeping`; the loop sets `sleeping` and then
- * re-reads the queue before it parks. Both sides use volatile accesses (the queue's CAS and the flag), which
- * are sequentially consistent, so at least one side sees the other: either the loop finds the task on its
- * re-check, or the producer sees `sleeping` and unparks it. A spurious unpark only costs one extra turn.
+ * Hand-off: producers add a task and then read `sleeping`; the loop sets `sleeping` and then re-reads the
+ * queue before it parks. Both sides use volatile accesses, which are sequentially consistent, so at least
+ * one side sees the other: either the loop finds the task on its re-check, or the producer sees `sleeping`
+ * and unparks it. A spurious unpark only costs one extra turn. Before it sets `sleeping`, an idle loop
+ * spins for a while (the loop's WaitStrategy): a task that arrives then costs its producer no unpark and the
+ * loop no wake-up.
  *
  * Being a subclass of Thread makes "is this a loop thread?" a type check, which the blocking entry points do
  * on every call to catch re-entry at any depth (a loop started by NEW_THREAD re-entry is a LoopThread too).
@@ -19,16 +21,17 @@ import java.util.concurrent.locks.LockSupport
 internal class LoopThread(private val loop: RunSyncLoop, name: String) :
     Thread(null, null, name, 0, false) {
 
-    private val queue = ConcurrentLinkedQueue<Runnable>()
+    @JvmField
+    val queue = TaskQueue()
     private val sleeping = AtomicBoolean()
 
     init {
         isDaemon = true
     }
 
-    /** Adds a task and wakes the loop if it sleeps. Safe from any thread. */
-    fun enqueue(task: Runnable) {
-        queue.offer(task)
+    /** Adds a task (a submitted call or a dispatched step) and wakes the loop if it sleeps. Any thread. */
+    fun enqueue(task: QueuedTask) {
+        queue.push(task)
         if (sleeping.get() && sleeping.compareAndSet(true, false)) {
             LockSupport.unpark(this)
         }
@@ -39,12 +42,6 @@ internal class LoopThread(private val loop: RunSyncLoop, name: String) :
         sleeping.set(false)
         LockSupport.unpark(this)
     }
-
-    /** Removes a task that was never run; true if this call removed it. */
-    fun remove(task: Runnable): Boolean = queue.remove(task)
-
-    /** Takes the next task without running it (used to drain the queue at the end). */
-    fun poll(): Runnable? = queue.poll()
 
     override fun run() {
         var fatal: Throwable? = null
@@ -57,12 +54,14 @@ internal class LoopThread(private val loop: RunSyncLoop, name: String) :
         }
     }
 
+    private fun hasTasks(): Boolean = !queue.isEmpty()
+
     private fun serve() {
         while (true) {
-            if (loop.isClosed && loop.mayStop(queue.isEmpty())) return
+            if (loop.isClosed && loop.mayStop(!hasTasks())) return
             val task = queue.poll()
             if (task == null) {
-                idle(loop.idleParkNanos())
+                idle()
                 continue
             }
             try {
@@ -75,16 +74,35 @@ internal class LoopThread(private val loop: RunSyncLoop, name: String) :
         }
     }
 
-    private fun idle(parkNanos: Long) {
+    private fun idle() {
         // An interrupt means nothing to the loop (corobridge never interrupts it); left set, it would make
         // every park return at once and turn the idle loop into a busy one.
         interrupted()
+        val closing = loop.isClosed
+        if (!closing && spinForTasks(loop.waitStrategy.loopSpinNanos)) return
         sleeping.set(true)
-        if (!queue.isEmpty()) {
+        if (hasTasks()) {
             sleeping.set(false)
             return
         }
-        if (parkNanos > 0) LockSupport.parkNanos(this, parkNanos) else LockSupport.park(this)
+        if (closing) LockSupport.parkNanos(this, loop.closeParkNanos()) else LockSupport.park(this)
         sleeping.set(false)
+    }
+
+    /** Spins up to [nanos] for a task to arrive; true if one did. */
+    private fun spinForTasks(nanos: Long): Boolean {
+        if (nanos <= 0L) return false
+        val deadline = System.nanoTime() + nanos
+        var turns = 0
+        while (!hasTasks()) {
+            onSpinWait()
+            if (++turns and SPINS_PER_CLOCK_READ == 0 && System.nanoTime() - deadline >= 0) return false
+        }
+        return true
+    }
+
+    private companion object {
+        /** Read the clock every 64 turns: often enough for microsecond bounds, rarely enough to be cheap. */
+        const val SPINS_PER_CLOCK_READ = 63
     }
 }

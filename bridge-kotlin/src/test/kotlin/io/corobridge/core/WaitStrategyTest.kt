@@ -1,0 +1,156 @@
+package io.corobridge.core
+
+import java.time.Duration
+import java.util.concurrent.CancellationException
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.TimeoutException
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.concurrent.thread
+import kotlin.time.Duration.Companion.milliseconds
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.NonCancellable
+import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.yield
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertInstanceOf
+import org.junit.jupiter.api.Assertions.assertSame
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Assertions.fail
+import org.junit.jupiter.params.ParameterizedTest
+import org.junit.jupiter.params.provider.ValueSource
+import org.junit.jupiter.api.Test
+
+/** The hand-off behaves the same whether the two sides spin first or park at once. */
+class WaitStrategyTest {
+    private fun strategy(name: String) = when (name) {
+        "PARK" -> WaitStrategy.PARK
+        "ADAPTIVE" -> WaitStrategy.ADAPTIVE
+        "LONG_SPIN" -> WaitStrategy.adaptive(Duration.ofMillis(5), Duration.ofMillis(5))
+        else -> error(name)
+    }
+
+    private inline fun <R> withLoop(strategyName: String, block: (RunSyncLoop) -> R): R {
+        val loop = RunSyncLoop.create("wait-$strategyName")
+        loop.waitStrategy = strategy(strategyName)
+        try {
+            return block(loop)
+        } finally {
+            loop.close()
+            assertNoThreads("corobridge-loop-wait-$strategyName")
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = ["PARK", "ADAPTIVE", "LONG_SPIN"])
+    fun `many callers interleave and all get their results`(name: String) = withLoop(name) { loop ->
+        repeatRounds(5) {
+            val callers = 50
+            val suspended = AtomicInteger()
+            val allIn = CompletableDeferred<Unit>()
+            val sum = AtomicInteger()
+            val threads = List(callers) { i ->
+                thread {
+                    repeat(20) { n ->
+                        sum.addAndGet(loop.runSync {
+                            if (n == 0 && suspended.incrementAndGet() == callers) allIn.complete(Unit)
+                            if (n == 0) allIn.await() else yield()
+                            i
+                        })
+                    }
+                }
+            }
+            threads.forEach { it.join() }
+            assertEquals(20 * (0 until callers).sum(), sum.get())
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = ["PARK", "ADAPTIVE", "LONG_SPIN"])
+    fun `interrupts and timeouts cancel the call and wait for its finally`(name: String) = withLoop(name) { loop ->
+        repeatRounds(10) {
+            val started = CountDownLatch(1)
+            val finallyDone = AtomicBoolean()
+            val thrown = AtomicReference<Throwable>()
+            val finallyAtReturn = AtomicBoolean()
+            val caller = thread {
+                try {
+                    loop.runSync {
+                        try {
+                            started.countDown()
+                            awaitCancellation()
+                        } finally {
+                            withContext(NonCancellable) { yield() }
+                            finallyDone.set(true)
+                        }
+                    }
+                } catch (e: Throwable) {
+                    finallyAtReturn.set(finallyDone.get())
+                    thrown.set(e)
+                }
+            }
+            started.await()
+            caller.interrupt()
+            caller.join()
+            assertInstanceOf(CancellationException::class.java, thrown.get())
+            assertTrue(finallyAtReturn.get())
+        }
+        val finallyDone = AtomicBoolean()
+        assertThrows(TimeoutException::class.java) {
+            loop.runSync(5.milliseconds) {
+                try {
+                    awaitCancellation()
+                } finally {
+                    finallyDone.set(true)
+                }
+            }
+        }
+        assertTrue(finallyDone.get())
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = ["PARK", "ADAPTIVE"])
+    fun `an idle loop parks once its spin time has passed`(name: String) = withLoop(name) { loop ->
+        repeatRounds(5) {
+            loop.runSync { yield() }
+            // No latch can say "the loop has parked", so wait for the thread state, with a deadline.
+            val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10)
+            while (loop.thread.state != Thread.State.WAITING) {
+                if (System.nanoTime() > deadline) fail<Unit>("the idle loop never parked: ${loop.thread.state}")
+                Thread.onSpinWait()
+            }
+            val stack = loop.thread.stackTrace
+            assertTrue(stack.any { it.methodName == "park" }, "parked in LockSupport.park: ${stack.toList()}")
+        }
+    }
+
+    @Test
+    fun `the strategy can be changed while calls run`() {
+        RunSyncLoop.create("wait-switch").use { loop ->
+            val done = AtomicBoolean()
+            val caller = thread { while (!done.get()) loop.runSync { yield() } }
+            repeat(200) { i -> loop.waitStrategy = if (i % 2 == 0) WaitStrategy.PARK else WaitStrategy.ADAPTIVE }
+            done.set(true)
+            caller.join()
+            assertSame(WaitStrategy.ADAPTIVE, loop.waitStrategy)
+        }
+    }
+
+    @Test
+    fun `bad spin times are rejected naming the argument`() {
+        val negative = assertThrows(IllegalArgumentException::class.java) {
+            WaitStrategy.adaptive(Duration.ofNanos(-1), Duration.ZERO)
+        }
+        assertTrue(negative.message!!.startsWith("callerSpin must be between zero and PT1S"), negative.message)
+        val long = assertThrows(IllegalArgumentException::class.java) {
+            WaitStrategy.adaptive(Duration.ZERO, Duration.ofSeconds(2))
+        }
+        assertTrue(long.message!!.startsWith("loopSpin must be between zero and PT1S"), long.message)
+        assertEquals(Duration.ofNanos(20_000), WaitStrategy.ADAPTIVE.callerSpin)
+        assertEquals(Duration.ZERO, WaitStrategy.PARK.loopSpin)
+    }
+}
