@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs the benchmark suite on JDK 17 (the default java) and, if installed, Temurin 25, measures Python's
+# asyncio hand-off when python3 exists, and regenerates docs/benchmarks.md and docs/benchmarks.png from the
+# JMH JSON it writes under benchmarks/results/.
+#
+# Usage: benchmarks/run.sh [quick|full|smoke]
+#   quick  (default) 1 fork, short iterations: about 6 minutes on 2 cores
+#   full   2 forks, 10 x 1 s iterations, gather up to 100,000: about 90 minutes
+#   smoke  one tiny iteration each: checks the pipeline in a few minutes; its numbers mean nothing
+set -euo pipefail
+profile=${1:-quick}
+cd "$(dirname "$0")/.."
+
+case "$profile" in
+  quick)
+    # Ten short samples rather than three long ones: JMH's 99.9% interval multiplies the spread by
+    # Student's t, 31.6 for 3 samples and 4.8 for 10, so only the latter can tell a target met or missed.
+    common=(-f 1 -wi 3 -w 200ms -i 10 -r 200ms)
+    gather=(-p n=1000,10000)
+    multi=(-bm thrpt -p call=immediate)
+    ;;
+  smoke)
+    common=(-f 1 -wi 1 -w 100ms -i 1 -r 100ms)
+    gather=(-p n=1000)
+    multi=(-bm thrpt -p call=immediate)
+    ;;
+  full)
+    common=(-f 2 -wi 5 -w 1s -i 10 -r 1s)
+    gather=(-p n=1000,10000,100000)
+    multi=()
+    ;;
+  *)
+    echo "usage: $0 [quick|full|smoke]" >&2
+    exit 2
+    ;;
+esac
+
+mvn -q -B -ntp -pl benchmarks -am package -DskipTests
+jar=benchmarks/target/benchmarks.jar
+out=benchmarks/results
+rm -rf "$out"
+mkdir -p "$out"
+
+javas=("$(command -v java)")
+for candidate in /usr/lib/jvm/temurin-25*/bin/java; do
+  if [ -x "$candidate" ]; then
+    javas+=("$candidate")
+    break
+  fi
+done
+
+for java in "${javas[@]}"; do
+  feature=$("$java" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
+  dir="$out/jdk$feature"
+  mkdir -p "$dir"
+  echo "== JDK $feature ($java), profile $profile"
+  jmh() {
+    local name=$1
+    shift
+    echo "   $name"
+    "$java" -jar "$jar" "$@" "${common[@]}" -prof gc -rf json -rff "$dir/$name.json" > "$dir/$name.log" 2>&1
+  }
+  jmh single SingleCallerBenchmark
+  jmh floor FloorBenchmark
+  jmh gather GatherBenchmark "${gather[@]}"
+  for threads in 2 4 8; do
+    jmh "multi-t$threads" MultiCallerBenchmark -t "$threads" "${multi[@]}"
+  done
+  "$java" -cp "$jar" io.corobridge.benchmarks.IdleCpu > "$dir/idle.json"
+done
+
+if command -v python3 > /dev/null; then
+  echo "== Python asyncio"
+  python3 benchmarks/python/asyncio_bench.py "$profile" > "$out/python.json"
+fi
+
+java -Djava.awt.headless=true -cp "$jar" io.corobridge.benchmarks.report.Report \
+  "$out" "$profile" docs/benchmarks.md docs/benchmarks.png
+echo "== wrote docs/benchmarks.md and docs/benchmarks.png"

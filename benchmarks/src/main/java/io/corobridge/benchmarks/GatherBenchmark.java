@@ -1,0 +1,71 @@
+package io.corobridge.benchmarks;
+
+import io.corobridge.Bridge;
+import io.corobridge.LoopBridge;
+import io.corobridge.core.RunSyncLoop;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * Many trivial calls at once, from one blocking caller: the baselines that {@code Bridge.gather} (issue 4)
+ * will be measured against. Each runs {@code n} calls that return at once.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@State(Scope.Benchmark)
+public class GatherBenchmark {
+    @Param({"1000", "10000"})
+    public int n;
+
+    private RunSyncLoop loop;
+    private LoopBridge bridge;
+    private ExecutorService executor;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        loop = RunSyncLoop.create("bench-gather");
+        bridge = Bridge.on(loop);
+        executor = Executors.newSingleThreadExecutor(r -> new Thread(r, "bench-gather-executor"));
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        loop.close();
+        executor.shutdownNow();
+    }
+
+    /** {@code coroutineScope { map { async { } }.awaitAll() }} on the corobridge loop. */
+    @Benchmark
+    public Object awaitAllOnLoop() {
+        return bridge.sync(c -> Baselines.awaitAll(n, c));
+    }
+
+    /** The same with at most 8 running at once, guarded by a kotlinx {@code Semaphore}. */
+    @Benchmark
+    public Object semaphoreBounded8OnLoop() {
+        return bridge.sync(c -> Baselines.semaphoreBounded(n, 8, c));
+    }
+
+    /** {@code CompletableFuture.allOf} over {@code n} {@code supplyAsync} calls on a single-thread executor. */
+    @Benchmark
+    public Object allOfOnExecutor() {
+        CompletableFuture<?>[] futures = new CompletableFuture<?>[n];
+        for (int i = 0; i < n; i++) {
+            int value = i;
+            futures[i] = CompletableFuture.supplyAsync(() -> value, executor);
+        }
+        return CompletableFuture.allOf(futures).join();
+    }
+}

@@ -1,0 +1,83 @@
+package io.corobridge.benchmarks.report;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The report turns JMH JSON into ratios within one JDK's run and judges each target by them. */
+class ReportTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void computesRatiosAndJudgesTargetsFromOneRun() throws Exception {
+        Path jdk = Files.createDirectories(dir.resolve("results/jdk17"));
+        Files.writeString(jdk.resolve("single.json"), "["
+                + entry("SingleCallerBenchmark.bridgeSync", "avgt", 1, "immediate", 0.5, 72)
+                + "," + entry("SingleCallerBenchmark.runBlockingOnLoop", "avgt", 1, "immediate", 10.0, 300)
+                + "," + entry("SingleCallerBenchmark.bridgeAsyncJoin", "avgt", 1, "immediate", 6.0, 150)
+                + "," + entry("SingleCallerBenchmark.futureOnLoopJoin", "avgt", 1, "immediate", 10.0, 800)
+                + "]");
+        Files.writeString(jdk.resolve("floor.json"), "["
+                + entry("FloorBenchmark.spinPingPong", "avgt", 1, null, 0.1, 0) + "]");
+        Files.writeString(jdk.resolve("multi-t4.json"), "["
+                + entry("MultiCallerBenchmark.bridgeSync", "thrpt", 4, "immediate", 0.3, 72)
+                + "," + entry("MultiCallerBenchmark.supplyAsyncJoin", "thrpt", 4, "immediate", 0.15, 200) + "]");
+        Files.writeString(jdk.resolve("idle.json"), "{\"windowMillis\": 1000, \"adaptiveCpuMillis\": 0.0, \"parkCpuMillis\": 0.0}");
+        Path md = dir.resolve("benchmarks.md");
+        Path png = dir.resolve("benchmarks.png");
+
+        Report.main(new String[] {dir.resolve("results").toString(), "quick", md.toString(), png.toString()});
+
+        String page = Files.readString(md, StandardCharsets.UTF_8);
+        assertTrue(page.contains("| `Bridge.sync` ≤ 0.25 × `runBlocking(loop)` | 0.0500 × | met |"), page);
+        assertTrue(page.contains("| `Bridge.sync` ≤ 2 × the spin ping-pong floor | 5.00 × | **missed** |"), page);
+        assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call | 72.0 B/op | **missed** |"), page);
+        assertTrue(page.contains("`future(loop).join()` | 0.60 × | **missed** |"), page);
+        assertTrue(page.contains("`supplyAsync(...).join()` | 2.00 × | met |"), page);
+        assertTrue(page.contains("| `bridgeSync` | 4 | 0.30 | 2.00 | 13.3* |"), "latency derived by Little's law: " + page);
+        assertTrue(Files.size(png) > 0, "a chart was drawn");
+    }
+
+    @Test
+    void aTargetThatFlipsWithinTheErrorIsUncertain() throws Exception {
+        Path jdk = Files.createDirectories(dir.resolve("results/jdk17"));
+        Files.writeString(jdk.resolve("single.json"), "["
+                + entry("SingleCallerBenchmark.bridgeSync", "avgt", 1, "immediate", 0.3, 72).replace(
+                        "\"scoreError\": \"NaN\"", "\"scoreError\": 0.2")
+                + "]");
+        Files.writeString(jdk.resolve("floor.json"), "["
+                + entry("FloorBenchmark.spinPingPong", "avgt", 1, null, 0.1, 0) + "]");
+        Path md = dir.resolve("noisy.md");
+        Report.main(new String[] {dir.resolve("results").toString(), "quick", md.toString(),
+            dir.resolve("noisy.png").toString()});
+        String page = Files.readString(md, StandardCharsets.UTF_8);
+        assertTrue(page.contains("| `Bridge.sync` ≤ 2 × the spin ping-pong floor | 3.00 × | missed by the scores,"
+                + " **uncertain** within the error (1.00 to 5.00 ×) |"), page);
+    }
+
+    @Test
+    void jsonReaderHandlesWhatJmhWrites() {
+        Object parsed = Json.parse("[{\"a\": \"NaN\", \"b\": -1.5e-3, \"c\": [true, false, null], \"d\": \"x\\\"y\\u00b5\"}]");
+        Map<?, ?> first = (Map<?, ?>) ((List<?>) parsed).get(0);
+        assertTrue(Double.isNaN(Result.number(first.get("a"))));
+        assertEquals(-0.0015, Result.number(first.get("b")));
+        assertEquals(java.util.Arrays.asList(true, false, null), first.get("c"));
+        assertEquals("x\"y\u00b5", first.get("d"));
+    }
+
+    private static String entry(String benchmark, String mode, int threads, String call, double score, double bytes) {
+        String params = call == null ? "" : "\"params\": {\"call\": \"" + call + "\"},";
+        return "{\"benchmark\": \"io.corobridge.benchmarks." + benchmark + "\", \"mode\": \"" + mode + "\","
+                + "\"threads\": " + threads + ", \"vmName\": \"Test VM\", \"vmVersion\": \"17\"," + params
+                + "\"primaryMetric\": {\"score\": " + score + ", \"scoreError\": \"NaN\", \"scoreUnit\": \"us/op\"},"
+                + "\"secondaryMetrics\": {\"gc.alloc.rate.norm\": {\"score\": " + bytes + "}}}";
+    }
+}
