@@ -2,6 +2,7 @@ package io.corobridge;
 
 import io.corobridge.core.RunSyncLoop;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -67,6 +68,39 @@ public final class Bridge {
      */
     public static <T extends @Nullable Object> CompletableFuture<T> async(SuspendCall<T> call) {
         return defaultBridge().async(call);
+    }
+
+    /**
+     * Runs the calls at once on the default loop and returns their results in call order, blocking until all
+     * have ended. The first failure cancels the others and is rethrown unchanged, the other failures attached
+     * as suppressed. See {@link LoopBridge#gather(List)}.
+     *
+     * @since 0.1
+     */
+    public static <T extends @Nullable Object> List<T> gather(List<? extends SuspendCall<? extends T>> calls) {
+        return defaultBridge().gather(calls);
+    }
+
+    /**
+     * {@link #gather(List)} with at most {@code maxConcurrency} calls started and unfinished at once. See
+     * {@link LoopBridge#gather(int, List)}.
+     *
+     * @throws IllegalArgumentException if {@code maxConcurrency} is less than 1
+     * @since 0.1
+     */
+    public static <T extends @Nullable Object> List<T> gather(int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
+        return defaultBridge().gather(maxConcurrency, calls);
+    }
+
+    /**
+     * Starts the calls at once on the default loop and returns a future of their results in call order;
+     * cancelling it cancels every call. See {@link LoopBridge#gatherAsync(List)}.
+     *
+     * @since 0.1
+     */
+    public static <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(
+            List<? extends SuspendCall<? extends T>> calls) {
+        return defaultBridge().gatherAsync(calls);
     }
 
     /**

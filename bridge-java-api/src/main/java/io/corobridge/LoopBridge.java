@@ -1,7 +1,10 @@
 package io.corobridge;
 
+import io.corobridge.core.GatherKt;
 import io.corobridge.core.RunSyncLoop;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -94,6 +97,70 @@ public final class LoopBridge {
     public <T extends @Nullable Object> CompletableFuture<T> async(SuspendCall<T> call) {
         Objects.requireNonNull(call, "call must not be null");
         return loop.runAsync(call);
+    }
+
+    /**
+     * Runs the calls at once on this bridge's loop and returns their results in the order of the calls,
+     * {@code null} results included, blocking the calling thread until all have ended.
+     *
+     * <p>The calls run as coroutines on the loop thread, interleaving as they suspend. The first call to fail
+     * cancels the others; once they have finished, its exception is rethrown unchanged, with the failures of
+     * other calls attached as suppressed exceptions (the cancellations it caused are never what you see).
+     *
+     * <p>Interrupting the waiting thread, or the loop closing, cancels every call; this then behaves as
+     * {@link #sync(SuspendCall)} does. The list is copied when this is called.
+     *
+     * @throws NullPointerException if {@code calls} or one of its elements is null (the message names the index)
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> List<T> gather(List<? extends SuspendCall<? extends T>> calls) {
+        return loop.runSync(GatherKt.gatherCall(checked(calls), Integer.MAX_VALUE));
+    }
+
+    /**
+     * Like {@link #gather(List)}, with at most {@code maxConcurrency} calls started and unfinished at once: a
+     * call starts only when a slot is free, so 10,000 calls with a bound of 8 never hold more than 8
+     * coroutines.
+     *
+     * @throws IllegalArgumentException if {@code maxConcurrency} is less than 1
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> List<T> gather(int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
+        return loop.runSync(GatherKt.gatherCall(checked(calls), maxConcurrency));
+    }
+
+    /**
+     * Starts the calls at once on this bridge's loop and returns a future of their results in call order,
+     * without blocking. The future completes on the loop thread when all calls have ended, or exceptionally
+     * with the first failure (as {@link #gather(List)} describes). Cancelling the future cancels every call.
+     *
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(List<? extends SuspendCall<? extends T>> calls) {
+        return loop.runAsync(GatherKt.gatherCall(checked(calls), Integer.MAX_VALUE));
+    }
+
+    /**
+     * {@link #gatherAsync(List)} with at most {@code maxConcurrency} calls running at once.
+     *
+     * @throws IllegalArgumentException if {@code maxConcurrency} is less than 1
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(
+            int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
+        return loop.runAsync(GatherKt.gatherCall(checked(calls), maxConcurrency));
+    }
+
+    private static <C> List<C> checked(List<C> calls) {
+        Objects.requireNonNull(calls, "calls must not be null");
+        List<C> copy = new ArrayList<>(calls.size());
+        for (C call : calls) {
+            if (call == null) {
+                throw new NullPointerException("calls[" + copy.size() + "] must not be null");
+            }
+            copy.add(call);
+        }
+        return copy;
     }
 
     /**

@@ -2,7 +2,10 @@ package io.corobridge.benchmarks;
 
 import io.corobridge.Bridge;
 import io.corobridge.LoopBridge;
+import io.corobridge.SuspendCall;
 import io.corobridge.core.RunSyncLoop;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -19,8 +22,8 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * Many trivial calls at once, from one blocking caller: the baselines that {@code Bridge.gather} (issue 4)
- * will be measured against. Each runs {@code n} calls that return at once.
+ * Many trivial calls at once, from one blocking caller: {@code Bridge.gather} against what users write by
+ * hand. Each runs {@code n} calls that return at once.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -32,12 +35,30 @@ public class GatherBenchmark {
     private RunSyncLoop loop;
     private LoopBridge bridge;
     private ExecutorService executor;
+    private List<SuspendCall<Integer>> calls;
 
     @Setup(Level.Trial)
     public void setUp() {
         loop = RunSyncLoop.create("bench-gather");
         bridge = Bridge.on(loop);
         executor = Executors.newSingleThreadExecutor(r -> new Thread(r, "bench-gather-executor"));
+        calls = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            Integer value = i;
+            calls.add(c -> value);
+        }
+    }
+
+    /** {@code Bridge.gather}: the calls run at once on the loop, results in order. */
+    @Benchmark
+    public Object bridgeGather() {
+        return bridge.gather(calls);
+    }
+
+    /** {@code Bridge.gather(8, calls)}: at most 8 at once. */
+    @Benchmark
+    public Object bridgeGatherBounded8() {
+        return bridge.gather(8, calls);
     }
 
     @TearDown(Level.Trial)

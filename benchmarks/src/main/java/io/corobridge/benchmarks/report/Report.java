@@ -150,8 +150,14 @@ public final class Report {
         Optional<Result> supply4 = find(jdk, "MultiCallerBenchmark", "supplyAsyncJoin", "thrpt", 4, "immediate");
         ratioTarget("4 callers: `Bridge.sync` throughput ≥ 1.0 × `supplyAsync(...).join()`", sync4, supply4,
                 r -> r >= 1.0);
-        line("| `Bridge.gather` of 10,000 ≤ 1.0 × `coroutineScope/async/awaitAll`, time and bytes | not measurable"
-                + " yet: `Bridge.gather` arrives with issue 4; its baselines are below | pending |");
+        Optional<Result> gather = gather(jdk, "bridgeGather", "10000");
+        Optional<Result> awaitAll = gather(jdk, "awaitAllOnLoop", "10000");
+        ratioTarget("`Bridge.gather` of 10,000 ≤ 1.0 × `coroutineScope/async/awaitAll` on the loop, time", gather,
+                awaitAll, r -> r <= 1.0);
+        target("`Bridge.gather` of 10,000 ≤ 1.0 × `coroutineScope/async/awaitAll` on the loop, bytes",
+                gather.isPresent() && awaitAll.isPresent()
+                        ? Optional.of(gather.get().bytesPerOp() / awaitAll.get().bytesPerOp()) : Optional.empty(),
+                r -> r <= 1.0, "×");
         Optional<Double> idle = idleCpu(jdk, "adaptiveCpuMillis");
         target("an idle loop uses no measurable CPU after its spin window (CPU time over 1 s)", idle,
                 ms -> ms < 5, " ms");
@@ -274,8 +280,10 @@ public final class Report {
         }
         line("## Many calls at once (JDK " + jdk + ")");
         line();
-        line("`GatherBenchmark`: one blocking caller runs `n` trivial calls at once. These are the baselines"
-                + " `Bridge.gather` will be measured against when it lands (issue 4).");
+        line("`GatherBenchmark`: one blocking caller runs `n` trivial calls at once: `Bridge.gather` (unbounded and"
+                + " with at most 8 at once) against `coroutineScope { map { async } }.awaitAll()` and a"
+                + " `Semaphore(8)`-guarded variant, both on the corobridge loop, and `CompletableFuture.allOf` over"
+                + " a single-thread executor.");
         line();
         line("| benchmark | n | ms/op | B/op | B per call |");
         line("|---|---|---|---|---|");
@@ -326,12 +334,9 @@ public final class Report {
                     + sync.map(s -> fmt(py / s.score()) + " ×").orElse("–") + " |");
         }
         double gatherMs = Result.number(python.get("gather10000Millis"));
-        Optional<Result> awaitAll = results.stream().filter(r -> r.jdk().equals(jdk)
-                && r.benchmark().equals("GatherBenchmark") && r.method().equals("awaitAllOnLoop")
-                && "10000".equals(r.params().get("n"))).findFirst();
-        line("| gather of 10,000 (ms) | " + fmt(gatherMs) + " | " + awaitAll.map(r -> scoreCell(r) + " (awaitAll on the"
-                + " loop; `Bridge.gather` pending)").orElse("–") + " | "
-                + awaitAll.map(r -> fmt(gatherMs / r.score()) + " ×").orElse("–") + " |");
+        Optional<Result> bridgeGather = gather(jdk, "bridgeGather", "10000");
+        line("| gather of 10,000 (ms) | " + fmt(gatherMs) + " | " + bridgeGather.map(r -> scoreCell(r) + " (`Bridge.gather`)")
+                .orElse("–") + " | " + bridgeGather.map(r -> fmt(gatherMs / r.score()) + " ×").orElse("–") + " |");
         line();
     }
 
@@ -383,6 +388,11 @@ public final class Report {
                         && r.mode().equals(mode) && r.threads() == threads
                         && (call == null || call.equals(r.params().get("call"))))
                 .findFirst();
+    }
+
+    private Optional<Result> gather(String jdk, String method, String n) {
+        return results.stream().filter(r -> r.jdk().equals(jdk) && r.benchmark().equals("GatherBenchmark")
+                && r.method().equals(method) && n.equals(r.params().get("n"))).findFirst();
     }
 
     private Optional<Double> idleCpu(String jdk, String key) {

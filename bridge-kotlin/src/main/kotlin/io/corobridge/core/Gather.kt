@@ -1,0 +1,124 @@
+package io.corobridge.core
+
+import java.util.Collections
+import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicReference
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.cancelChildren
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.supervisorScope
+import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
+import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
+
+/**
+ * Runs [calls] at once and returns their results in the order of the calls, `null` results included.
+ *
+ * The calls run as coroutines of the caller, on the caller's dispatcher (the loop's, when called through
+ * [RunSyncLoop]). With [maxConcurrency], at most that many calls are started and unfinished at once, and a
+ * call does not start before a slot is free: 10,000 calls with a bound of 8 hold at most 8 coroutines.
+ *
+ * The first call to fail cancels the calls still running, and once they have all finished, its exception is
+ * rethrown unchanged; failures of other calls are attached to it as suppressed exceptions, and the
+ * cancellations it caused are never what the caller sees. A call that ends with its own
+ * [CancellationException] fails the gather like any other failure: a result is missing.
+ *
+ * Cancellable: if the calling coroutine is cancelled, every call is cancelled, and this throws
+ * [CancellationException] once they have finished.
+ *
+ * @throws IllegalArgumentException if [maxConcurrency] is less than 1
+ */
+public suspend fun <T> gather(calls: List<suspend () -> T>, maxConcurrency: Int = Int.MAX_VALUE): List<T> {
+    requireConcurrency(maxConcurrency)
+    return gatherAll(ArrayList<Any>(calls), maxConcurrency)
+}
+
+/**
+ * [gather] for calls in continuation-passing form, as Java writes them, packaged as one call for
+ * [RunSyncLoop.runSync] or [RunSyncLoop.runAsync] to run. The list is copied here, so later changes to it do
+ * not affect the gather.
+ *
+ * @throws IllegalArgumentException if [maxConcurrency] is less than 1
+ */
+public fun <T> gatherCall(calls: List<ContinuationCall<T>>, maxConcurrency: Int = Int.MAX_VALUE): ContinuationCall<List<T>> {
+    requireConcurrency(maxConcurrency)
+    val copy = ArrayList<Any>(calls)
+    return GatherCall(copy, maxConcurrency)
+}
+
+private class GatherCall<T>(private val calls: List<Any>, private val maxConcurrency: Int) : ContinuationCall<List<T>> {
+    override fun invoke(continuation: kotlin.coroutines.Continuation<List<T>>): Any? =
+        suspend { gatherAll<T>(calls, maxConcurrency) }.startCoroutineUninterceptedOrReturn(continuation)
+}
+
+private fun requireConcurrency(maxConcurrency: Int) {
+    require(maxConcurrency >= 1) { "maxConcurrency must be at least 1, was $maxConcurrency" }
+}
+
+/**
+ * Runs the calls ([ContinuationCall]s or suspend lambdas) with at most [maxConcurrency] workers, each taking
+ * the next unstarted call until none is left or one has failed.
+ */
+private suspend fun <T> gatherAll(calls: List<Any>, maxConcurrency: Int): List<T> {
+    if (calls.isEmpty()) return emptyList()
+    val results = arrayOfNulls<Any?>(calls.size)
+    val failure = FirstFailure()
+    val next = AtomicInteger()
+    supervisorScope {
+        val group = this
+        repeat(minOf(maxConcurrency, calls.size)) {
+            // Undispatched: each worker starts its first call right here, in order, without a trip through
+            // the dispatcher's queue; the next worker starts when this one first suspends.
+            launch(start = CoroutineStart.UNDISPATCHED) {
+                while (!failure.happened) {
+                    val index = next.getAndIncrement()
+                    if (index >= calls.size) break
+                    try {
+                        results[index] = run<T>(calls[index])
+                    } catch (e: Throwable) {
+                        if (failure.record(e)) {
+                            group.coroutineContext.cancelChildren(CancellationException("another call in the gather failed", e))
+                        }
+                        break
+                    }
+                }
+            }
+        }
+    }
+    failure.first?.let { throw it }
+    @Suppress("UNCHECKED_CAST")
+    return Collections.unmodifiableList(results.asList()) as List<T>
+}
+
+private suspend fun <T> run(call: Any): T {
+    if (call is ContinuationCall<*>) {
+        @Suppress("UNCHECKED_CAST")
+        return suspendCoroutineUninterceptedOrReturn { continuation -> (call as ContinuationCall<T>).invoke(continuation) }
+    }
+    @Suppress("UNCHECKED_CAST")
+    return (call as suspend () -> T)()
+}
+
+/** The gather's first failure, with later real failures attached; safe from any thread. */
+private class FirstFailure {
+    private val firstRef = AtomicReference<Throwable?>()
+
+    @Volatile
+    var happened: Boolean = false
+        private set
+
+    val first: Throwable?
+        get() = firstRef.get()
+
+    /** Records [failure]; true if it is the first, whose owner then cancels the other calls. */
+    fun record(failure: Throwable): Boolean {
+        if (firstRef.compareAndSet(null, failure)) {
+            happened = true
+            return true
+        }
+        val first = firstRef.get()!!
+        // A cancellation that came after the first failure is the one that failure caused: not news.
+        if (failure !is CancellationException && failure !== first) first.addSuppressed(failure)
+        return false
+    }
+}

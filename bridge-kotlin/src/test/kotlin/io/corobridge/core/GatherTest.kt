@@ -1,0 +1,183 @@
+package io.corobridge.core
+
+import java.io.IOException
+import java.util.Collections
+import java.util.concurrent.TimeoutException
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.coroutines.Continuation
+import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
+import kotlin.time.Duration.Companion.milliseconds
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.yield
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertSame
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+
+class GatherTest {
+    private val loop = RunSyncLoop.create("gather")
+
+    @AfterEach
+    fun closeLoop() {
+        loop.close()
+        assertNoThreads("corobridge-loop-gather")
+    }
+
+    @Test
+    fun `results come in call order whatever order the calls finish in`() {
+        val gates = List(5) { CompletableDeferred<Unit>() }
+        val finished = Collections.synchronizedList(ArrayList<Int>())
+        val calls = List(5) { i ->
+            suspend {
+                gates[i].await()
+                finished.add(i)
+                if (i > 0) gates[i - 1].complete(Unit) // finish from the last call to the first
+                "call-$i"
+            }
+        }
+        val results = loop.runSync {
+            gates[4].complete(Unit)
+            gather(calls)
+        }
+        assertEquals(listOf("call-0", "call-1", "call-2", "call-3", "call-4"), results)
+        assertEquals(listOf(4, 3, 2, 1, 0), finished, "they really finished in reverse")
+    }
+
+    @Test
+    fun `null results are kept in their places and an empty gather is empty`() {
+        val results = loop.runSync { gather(listOf(suspend { "a" }, suspend { yield(); null }, suspend { "c" })) }
+        assertEquals(listOf("a", null, "c"), results)
+        assertEquals(emptyList<String>(), loop.runSync { gather(emptyList<suspend () -> String>()) })
+    }
+
+    @Test
+    fun `the first failure cancels the siblings and is rethrown unchanged`() {
+        repeatRounds(10) {
+            val boom = IOException("first")
+            val cancelled = AtomicInteger()
+            val allStarted = CompletableDeferred<Unit>()
+            val started = AtomicInteger()
+            val siblings = List(5) {
+                suspend {
+                    try {
+                        if (started.incrementAndGet() == 5) allStarted.complete(Unit)
+                        awaitCancellation()
+                    } catch (e: CancellationException) {
+                        cancelled.incrementAndGet()
+                        throw e
+                    }
+                }
+            }
+            val failing: suspend () -> String = {
+                allStarted.await()
+                throw boom
+            }
+            val thrown = assertThrows(IOException::class.java) { loop.runSync { gather(siblings + failing) } }
+            assertSame(boom, thrown, "the very exception the call threw")
+            assertEquals(5, cancelled.get(), "every sibling saw its cancellation")
+            assertTrue(thrown.suppressed.none { it is CancellationException }, "no sibling cancellation attached")
+        }
+    }
+
+    @Test
+    fun `other failures are attached as suppressed`() {
+        val first = IllegalStateException("first")
+        val second = IOException("failed while being cancelled")
+        val started = CompletableDeferred<Unit>()
+        val calls = listOf<suspend () -> String>(
+            {
+                try {
+                    started.complete(Unit)
+                    awaitCancellation()
+                } catch (e: CancellationException) {
+                    throw second
+                }
+            },
+            {
+                started.await()
+                throw first
+            },
+        )
+        val thrown = assertThrows(IllegalStateException::class.java) { loop.runSync { gather(calls) } }
+        assertSame(first, thrown)
+        assertTrue(thrown.suppressed.any { it === second }, "suppressed: ${thrown.suppressed.toList()}")
+    }
+
+    @Test
+    fun `a bound of 8 over 10,000 calls never has more than 8 in flight`() {
+        val inFlight = AtomicInteger()
+        val most = AtomicInteger()
+        val calls = List(10_000) { i ->
+            suspend {
+                most.accumulateAndGet(inFlight.incrementAndGet(), ::maxOf)
+                yield()
+                inFlight.decrementAndGet()
+                i
+            }
+        }
+        val results = loop.runSync { gather(calls, maxConcurrency = 8) }
+        assertEquals((0 until 10_000).toList(), results)
+        assertEquals(8, most.get(), "the bound was reached and never passed")
+    }
+
+    @Test
+    fun `an unbounded gather of 10,000 runs them all at once`() {
+        val inFlight = AtomicInteger()
+        val most = AtomicInteger()
+        val calls = List(10_000) { i ->
+            suspend {
+                most.accumulateAndGet(inFlight.incrementAndGet(), ::maxOf)
+                yield()
+                inFlight.decrementAndGet()
+                i
+            }
+        }
+        assertEquals(10_000, loop.runSync { gather(calls) }.size)
+        assertEquals(10_000, most.get())
+    }
+
+    @Test
+    fun `cancelling the gather cancels every call and waits for them`() {
+        val cancelled = AtomicInteger()
+        val calls = List(20) {
+            suspend {
+                try {
+                    awaitCancellation()
+                } finally {
+                    cancelled.incrementAndGet()
+                }
+            }
+        }
+        assertThrows(TimeoutException::class.java) { loop.runSync(20.milliseconds) { gather(calls) } }
+        assertEquals(20, cancelled.get())
+    }
+
+    @Test
+    fun `continuation-passing calls gather the same way`() {
+        val calls = listOf(
+            object : ContinuationCall<String> {
+                override fun invoke(continuation: Continuation<String>): Any = "direct"
+            },
+            object : ContinuationCall<String> {
+                override fun invoke(continuation: Continuation<String>): Any {
+                    Thread { continuation.resumeWith(Result.success("resumed")) }.start()
+                    return COROUTINE_SUSPENDED
+                }
+            },
+        )
+        assertEquals(listOf("direct", "resumed"), loop.runSync(gatherCall(calls)))
+    }
+
+    @Test
+    fun `a bound below 1 is rejected`() {
+        val thrown = assertThrows(IllegalArgumentException::class.java) { gatherCall(emptyList<ContinuationCall<Int>>(), 0) }
+        assertEquals("maxConcurrency must be at least 1, was 0", thrown.message)
+        assertThrows(IllegalArgumentException::class.java) {
+            loop.runSync { gather(listOf(suspend { 1 }), maxConcurrency = -1) }
+        }
+    }
+}
