@@ -104,6 +104,15 @@ public final class Bridge {
     }
 
     /**
+     * Opens a {@link GatherScope} on the default loop. See {@link LoopBridge#openGather()}.
+     *
+     * @since 0.1
+     */
+    public static <T extends @Nullable Object> GatherScope<T> openGather() {
+        return defaultBridge().openGather();
+    }
+
+    /**
      * Returns the process-wide run-sync loop the static methods use, {@link RunSyncLoop#getDefault()}.
      *
      * @since 0.1

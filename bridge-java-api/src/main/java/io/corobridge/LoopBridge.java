@@ -2,6 +2,7 @@ package io.corobridge;
 
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.internal.LoopGatherScope;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -149,6 +150,17 @@ public final class LoopBridge {
     public <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(
             int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
         return loop.runAsync(GatherKt.gatherCall(checked(calls), maxConcurrency));
+    }
+
+    /**
+     * Opens a {@link GatherScope} on this bridge's loop: calls forked into it start on the loop at once and
+     * are joined together. Close it, best with try-with-resources.
+     *
+     * @throws IllegalStateException if the loop is closed
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> GatherScope<T> openGather() {
+        return new LoopGatherScope<>(loop);
     }
 
     private static <C> List<C> checked(List<C> calls) {

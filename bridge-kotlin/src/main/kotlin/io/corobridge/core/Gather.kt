@@ -74,7 +74,7 @@ private suspend fun <T> gatherAll(calls: List<Any>, maxConcurrency: Int): List<T
                     val index = next.getAndIncrement()
                     if (index >= calls.size) break
                     try {
-                        results[index] = run<T>(calls[index])
+                        results[index] = runCall<T>(calls[index])
                     } catch (e: Throwable) {
                         if (failure.record(e)) {
                             group.coroutineContext.cancelChildren(CancellationException("another call in the gather failed", e))
@@ -90,7 +90,8 @@ private suspend fun <T> gatherAll(calls: List<Any>, maxConcurrency: Int): List<T
     return Collections.unmodifiableList(results.asList()) as List<T>
 }
 
-private suspend fun <T> run(call: Any): T {
+/** Runs a [ContinuationCall] or a suspend lambda. */
+internal suspend fun <T> runCall(call: Any): T {
     if (call is ContinuationCall<*>) {
         @Suppress("UNCHECKED_CAST")
         return suspendCoroutineUninterceptedOrReturn { continuation -> (call as ContinuationCall<T>).invoke(continuation) }
@@ -99,8 +100,8 @@ private suspend fun <T> run(call: Any): T {
     return (call as suspend () -> T)()
 }
 
-/** The gather's first failure, with later real failures attached; safe from any thread. */
-private class FirstFailure {
+/** The first failure of a group of calls, with later real failures attached; safe from any thread. */
+internal class FirstFailure {
     private val firstRef = AtomicReference<Throwable?>()
 
     @Volatile

@@ -182,6 +182,16 @@ public class RunSyncLoop private constructor(
     public fun <T> runAsync(call: ContinuationCall<T>): CompletableFuture<T> = async(call)
 
     /**
+     * Opens a [GatherGroup] on this loop: calls forked into it run on the loop and are joined together.
+     *
+     * @throws IllegalStateException if the loop is closed
+     */
+    public fun <T> openGather(): GatherGroup<T> {
+        checkOpen()
+        return GatherGroup(this)
+    }
+
+    /**
      * Closes the loop: refuses new calls with [IllegalStateException], cancels the calls and coroutines in
      * flight, waits for them to finish cancelling (at most 5 seconds; callers of calls still running then are
      * released with an [IllegalStateException]), and ends the thread. Their callers get a
@@ -340,7 +350,7 @@ public class RunSyncLoop private constructor(
         }
     }
 
-    private fun checkOpen() {
+    internal fun checkOpen() {
         if (state.get() != OPEN) throw closedException()
     }
 
