@@ -112,6 +112,8 @@ class GatherScopeTest {
         started.await();
         AtomicReference<Throwable> thrown = new AtomicReference<>();
         Thread joiner = TestThreads.start("joiner", scope::join, thrown);
+        // Interrupt only once join() waits: a thread interrupted before it calls join() does not start it.
+        TestThreads.awaitParked(joiner);
         joiner.interrupt();
         joiner.join();
         assertInstanceOf(CancellationException.class, thrown.get());

@@ -36,6 +36,20 @@ final class TestThreads {
         return thread;
     }
 
+    /**
+     * Waits until {@code thread} is parked (a blocking call it made is waiting), with a 10 s deadline. No
+     * latch can say "the thread has entered the wait", so this watches its state.
+     */
+    static void awaitParked(Thread thread) {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (thread.getState() != Thread.State.WAITING && thread.getState() != Thread.State.TIMED_WAITING) {
+            if (System.nanoTime() > deadline) {
+                fail(thread.getName() + " never parked: " + thread.getState());
+            }
+            Thread.onSpinWait();
+        }
+    }
+
     /** Waits for the latch where a checked InterruptedException cannot be thrown (inside a lambda). */
     static void await(java.util.concurrent.CountDownLatch latch) {
         try {
