@@ -104,6 +104,26 @@ public final class Bridge {
     }
 
     /**
+     * Starts the call on the default loop as a background task and returns at once; the loop holds it until
+     * it ends and reports its failure. See {@link LoopBridge#launch(SuspendCall)}.
+     *
+     * @since 0.1
+     */
+    public static BackgroundTask launch(SuspendCall<?> call) {
+        return defaultBridge().launch(call);
+    }
+
+    /**
+     * Registers a callback that runs exactly once when the default loop closes, at JVM exit. See
+     * {@link LoopBridge#onShutdown(Runnable)}.
+     *
+     * @since 0.1
+     */
+    public static void onShutdown(Runnable callback) {
+        defaultBridge().onShutdown(callback);
+    }
+
+    /**
      * Opens a {@link GatherScope} on the default loop. See {@link LoopBridge#openGather()}.
      *
      * @since 0.1

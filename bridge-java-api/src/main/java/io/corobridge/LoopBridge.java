@@ -2,6 +2,7 @@ package io.corobridge;
 
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.internal.LoopBackgroundTask;
 import io.corobridge.internal.LoopGatherScope;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -150,6 +151,33 @@ public final class LoopBridge {
     public <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(
             int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
         return loop.runAsync(GatherKt.gatherCall(checked(calls), maxConcurrency));
+    }
+
+    /**
+     * Starts the call on this bridge's loop as a background task and returns at once, without blocking: fire
+     * and forget, never lost. The loop holds the task until it ends and reports its failure to the loop's
+     * failure handler. See {@link BackgroundTask}.
+     *
+     * @throws IllegalStateException if the loop is closed
+     * @since 0.1
+     */
+    public BackgroundTask launch(SuspendCall<?> call) {
+        Objects.requireNonNull(call, "call must not be null");
+        return new LoopBackgroundTask(loop.launch(call));
+    }
+
+    /**
+     * Registers a callback that runs exactly once when this bridge's loop closes (by {@code close()}, or at
+     * JVM exit for the default loop): on the loop thread, after the background tasks have ended, in reverse
+     * order of registration. One that throws is reported to the loop's failure handler and the others still
+     * run.
+     *
+     * @throws IllegalStateException if the loop is closed
+     * @since 0.1
+     */
+    public void onShutdown(Runnable callback) {
+        Objects.requireNonNull(callback, "callback must not be null");
+        loop.onShutdown(callback);
     }
 
     /**

@@ -103,6 +103,12 @@ class GatherScopeTest {
 
     @Test
     void interruptingJoinCancelsEveryCall() throws Exception {
+        for (int round = 0; round < 20; round++) {
+            interruptJoinOnce();
+        }
+    }
+
+    private void interruptJoinOnce() throws Exception {
         CountDownLatch started = new CountDownLatch(3);
         CountDownLatch finallies = new CountDownLatch(3);
         GatherScope<String> scope = bridge.openGather();

@@ -11,7 +11,10 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** The JVM shutdown hook closes the default loop, so work in flight is cancelled and its finally blocks run. */
+/**
+ * The JVM shutdown hook closes the default loop: work in flight is cancelled, its finally blocks run, and then
+ * the shutdown callbacks run.
+ */
 class ShutdownHookTest {
     @Test
     void exitingTheJvmClosesTheDefaultLoop() throws Exception {
@@ -24,6 +27,9 @@ class ShutdownHookTest {
         assertEquals(0, child.exitValue(), output);
         assertTrue(output.contains("started on corobridge-loop-default"), output);
         assertTrue(output.contains("finally ran on corobridge-loop-default"), output);
+        assertTrue(output.contains("shutdown callback ran on corobridge-loop-default"), output);
+        assertTrue(output.indexOf("finally ran") < output.indexOf("shutdown callback ran"),
+                "the callback ran after the work in flight had ended:\n" + output);
     }
 
     /** Starts a call on the default loop that waits forever, then exits the JVM. */
@@ -35,6 +41,7 @@ class ShutdownHookTest {
                 System.out.println("started on " + Thread.currentThread().getName());
                 started.countDown();
             }, () -> System.out.println("finally ran on " + Thread.currentThread().getName()), c));
+            Bridge.onShutdown(() -> System.out.println("shutdown callback ran on " + Thread.currentThread().getName()));
             started.await();
             System.out.flush();
             System.exit(0);

@@ -37,17 +37,32 @@ final class TestThreads {
     }
 
     /**
-     * Waits until {@code thread} is parked (a blocking call it made is waiting), with a 10 s deadline. No
-     * latch can say "the thread has entered the wait", so this watches its state.
+     * Waits until {@code thread} is parked inside a corobridge blocking call (its stack shows the call's wait),
+     * with a 10 s deadline. No latch can say "the thread has entered the wait", so this watches the thread;
+     * its state alone is not enough, as a thread may park briefly elsewhere first (class loading, say).
      */
     static void awaitParked(Thread thread) {
         long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
-        while (thread.getState() != Thread.State.WAITING && thread.getState() != Thread.State.TIMED_WAITING) {
+        while (!parkedInBlockingCall(thread)) {
             if (System.nanoTime() > deadline) {
-                fail(thread.getName() + " never parked: " + thread.getState());
+                fail(thread.getName() + " never parked in a blocking call: " + thread.getState());
             }
             Thread.onSpinWait();
         }
+    }
+
+    private static boolean parkedInBlockingCall(Thread thread) {
+        Thread.State state = thread.getState();
+        if (state != Thread.State.WAITING && state != Thread.State.TIMED_WAITING) {
+            return false;
+        }
+        for (StackTraceElement frame : thread.getStackTrace()) {
+            if (frame.getClassName().equals("io.corobridge.core.internal.BlockingCall")
+                    && frame.getMethodName().equals("await")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Waits for the latch where a checked InterruptedException cannot be thrown (inside a lambda). */

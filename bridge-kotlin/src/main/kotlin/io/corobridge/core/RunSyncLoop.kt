@@ -12,6 +12,9 @@ import kotlinx.coroutines.CompletableJob
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
@@ -58,11 +61,20 @@ public class RunSyncLoop private constructor(
     private val started = AtomicBoolean()
     private val terminated = CountDownLatch(1)
     internal val supervisorJob: CompletableJob = SupervisorJob()
+    internal val backgroundTasks: BackgroundTasks = BackgroundTasks(this)
+    private val shutdownCallbacks = ShutdownCallbacks(this)
+
+    @Volatile
+    private var closingSequence: Job? = null
     internal val spinningCallers: AtomicInteger = AtomicInteger()
     private val reentries = AtomicInteger()
 
     @Volatile
     private var closeDeadline: Long = 0L
+
+    /** When calls cancelled by close() that have not finished are abandoned (close start + closeGraceNanos). */
+    @Volatile
+    private var callsDeadline: Long = 0L
 
     /** Set when the loop gives up on its unfinished calls (it ended, or its thread is stuck). */
     @Volatile
@@ -182,6 +194,39 @@ public class RunSyncLoop private constructor(
     public fun <T> runAsync(call: ContinuationCall<T>): CompletableFuture<T> = async(call)
 
     /**
+     * Starts [block] on the loop as a background task and returns at once: fire and forget, never lost.
+     *
+     * The loop holds the task strongly until it ends, even if the returned [LoopTask] is dropped. A failure is
+     * reported to [failureHandler] (by default logged with its stack trace), never swallowed; cancellation is
+     * not a failure. When the loop closes, background tasks get the grace period of [close] to finish before
+     * they are cancelled.
+     *
+     * @throws IllegalStateException if the loop is closed
+     */
+    @JvmSynthetic
+    public fun launch(block: suspend () -> Any?): LoopTask = backgroundTasks.launch(block)
+
+    /** [launch] for a computation in continuation-passing form, as Java writes it. */
+    public fun launch(call: ContinuationCall<*>): LoopTask = backgroundTasks.launch(call)
+
+    /**
+     * Registers [callback] to run exactly once when the loop closes, by [close] or at JVM exit for the
+     * default loop: on the loop thread, after the background tasks have ended, in reverse order of
+     * registration. One that throws is reported to [failureHandler] and the others still run.
+     *
+     * @throws IllegalStateException if the loop is closed
+     */
+    @JvmSynthetic
+    public fun onShutdown(callback: suspend () -> Unit) {
+        shutdownCallbacks.add(callback)
+    }
+
+    /** [onShutdown] for a plain [Runnable], as Java writes it. */
+    public fun onShutdown(callback: Runnable) {
+        shutdownCallbacks.add(callback)
+    }
+
+    /**
      * Opens a [GatherGroup] on this loop: calls forked into it run on the loop and are joined together.
      *
      * @throws IllegalStateException if the loop is closed
@@ -192,22 +237,43 @@ public class RunSyncLoop private constructor(
     }
 
     /**
-     * Closes the loop: refuses new calls with [IllegalStateException], cancels the calls and coroutines in
-     * flight, waits for them to finish cancelling (at most 5 seconds; callers of calls still running then are
-     * released with an [IllegalStateException]), and ends the thread. Their callers get a
-     * [java.util.concurrent.CancellationException] that names the loop.
-     *
-     * Blocks until the thread has ended, except when called on the loop thread itself, where it returns at
-     * once and the loop finishes closing after the current task. Closing twice is harmless.
+     * Closes the loop, giving background tasks 5 seconds to finish; see `close(Duration)`.
      *
      * @throws IllegalStateException on [default], which the JVM shutdown hook closes
      */
     override fun close() {
+        close(DEFAULT_GRACE)
+    }
+
+    /**
+     * Closes the loop, in this order:
+     * 1. refuses new work (calls, background tasks, gather groups, shutdown callbacks) with
+     *    [IllegalStateException];
+     * 2. cancels the calls in flight; their callers get a [java.util.concurrent.CancellationException] that
+     *    names the loop once each call has finished cancelling (a call that ignores cancellation for 5 seconds
+     *    is abandoned and its caller released with an [IllegalStateException]);
+     * 3. lets background tasks run for up to [grace], then cancels those still running and logs how many;
+     * 4. runs the shutdown callbacks, newest first;
+     * 5. ends the thread.
+     *
+     * Blocks until the thread has ended, except when called on the loop thread itself, where it returns at
+     * once and the loop finishes closing after the current task. Closing twice is harmless.
+     *
+     * @throws IllegalArgumentException if [grace] is negative
+     * @throws IllegalStateException on [default], which the JVM shutdown hook closes
+     */
+    public fun close(grace: java.time.Duration) {
+        require(!grace.isNegative) { "grace must not be negative, was $grace" }
         check(!isDefault) {
             "the default loop is shared by the whole process and closed by a JVM shutdown hook; " +
                 "use RunSyncLoop.create(name) for a loop whose lifetime you control"
         }
-        shutdown()
+        val nanos = try {
+            grace.toNanos()
+        } catch (_: ArithmeticException) {
+            UNBOUNDED_NANOS
+        }
+        shutdown(minOf(nanos, UNBOUNDED_NANOS))
     }
 
     override fun toString(): String = "RunSyncLoop(\"$name\", ${STATE_NAMES[state.get()]})"
@@ -216,30 +282,75 @@ public class RunSyncLoop private constructor(
 
     internal fun isLoopThread(): Boolean = Thread.currentThread() === thread
 
-    /** Closes the loop: [close] without the default-loop guard (the shutdown hook uses it). */
-    internal fun shutdown() {
-        val grace = closeGraceNanos
+    /**
+     * Closes the loop: `close(Duration)` without the default-loop guard (the shutdown hook uses it).
+     * [backgroundGraceNanos] is how long background tasks may still run.
+     */
+    internal fun shutdown(backgroundGraceNanos: Long = DEFAULT_GRACE_NANOS) {
+        // Everything the loop thread may still do while closing is bounded: background tasks their grace,
+        // cancelled calls closeGraceNanos, shutdown callbacks CALLBACKS_NANOS. Past that it stops regardless.
+        val budget = saturatedAdd(backgroundGraceNanos, closeGraceNanos + CALLBACKS_NANOS)
         // The deadline must be written before the state leaves OPEN (the loop reads it once it sees CLOSING),
         // and only while it is still OPEN, so a second close() does not move an earlier deadline.
-        if (state.get() == OPEN) closeDeadline = System.nanoTime() + grace
+        if (state.get() == OPEN) {
+            val now = System.nanoTime()
+            callsDeadline = now + closeGraceNanos
+            closeDeadline = saturatedAdd(now, budget)
+        }
         if (state.compareAndSet(OPEN, CLOSING)) {
             supervisorJob.cancel(CancellationException("loop \"$name\" is closing"))
-            if (started.compareAndSet(false, true)) {
-                terminate(null) // the thread never ran: finish closing here
+            val idle = backgroundTasks.count == 0 && shutdownCallbacks.isEmpty
+            if (idle && started.compareAndSet(false, true)) {
+                terminate(null) // the thread never ran and nothing is left to do: finish closing here
             } else {
+                // Published before it starts: the loop must never see it running yet unpublished (and stop).
+                val sequence = CoroutineScope(dispatcher).launch(start = CoroutineStart.LAZY) {
+                    finishClosing(backgroundGraceNanos)
+                }
+                closingSequence = sequence
+                sequence.invokeOnCompletion { thread.wake() }
+                sequence.start()
                 supervisorJob.invokeOnCompletion { thread.wake() }
+                startIfNeeded()
                 thread.wake()
             }
         }
-        if (!isLoopThread()) awaitTermination(grace)
+        if (!isLoopThread()) awaitTermination(budget)
     }
 
-    /** Asked by the loop thread while closing: may it stop now? */
-    internal fun mayStop(queueEmpty: Boolean): Boolean =
-        (queueEmpty && supervisorJob.isCompleted) || System.nanoTime() - closeDeadline >= 0
+    /** On the loop thread while closing: background tasks get their grace, then the callbacks run. */
+    private suspend fun finishClosing(backgroundGraceNanos: Long) {
+        val cancelled = backgroundTasks.finish(backgroundGraceNanos)
+        if (cancelled > 0) {
+            logger.log(
+                System.Logger.Level.WARNING,
+                "loop \"$name\" closed: $cancelled background task(s) were still running after the grace period " +
+                    "of ${describeNanos(backgroundGraceNanos)} and were cancelled"
+            )
+        }
+        shutdownCallbacks.runAll()
+    }
 
-    /** How long the loop may park while closing: at most until the close deadline. */
-    internal fun closeParkNanos(): Long = maxOf(1L, closeDeadline - System.nanoTime())
+    /**
+     * Asked by the loop thread while closing: may it stop now? Once the closing sequence (background tasks,
+     * callbacks) is done and nothing is queued: when every cancelled call has ended, or their grace has
+     * passed (the stragglers' callers are then released). In any case at the overall deadline.
+     */
+    internal fun mayStop(queueEmpty: Boolean): Boolean {
+        val now = System.nanoTime()
+        if (now - closeDeadline >= 0) return true
+        // Every close that reaches the loop thread publishes a closing sequence; until it has, the loop must
+        // not take "none yet" for "done" (the callbacks would never run).
+        return queueEmpty && closingSequence?.isCompleted == true &&
+            (supervisorJob.isCompleted || now - callsDeadline >= 0)
+    }
+
+    /** How long the loop may park while closing: until the next deadline that could let it stop. */
+    internal fun closeParkNanos(): Long {
+        val now = System.nanoTime()
+        val next = if (now - callsDeadline < 0) callsDeadline else closeDeadline
+        return maxOf(1L, next - now)
+    }
 
     /** The exception for a call made or still queued after the loop closed. */
     internal fun closedException(): IllegalStateException =
@@ -318,6 +429,12 @@ public class RunSyncLoop private constructor(
         val call = FutureCall<T>(this, body)
         submit(call)
         return call.future
+    }
+
+    /** Submits a call made elsewhere in the module (a background task's). */
+    internal fun submitCall(call: LoopCall<*>) {
+        checkOpen()
+        submit(call)
     }
 
     private fun <T> reenter(body: Any, timeoutNanos: Long): T {
@@ -489,6 +606,11 @@ public class RunSyncLoop private constructor(
         private const val NO_TIMEOUT = 0L
         private const val UNBOUNDED_NANOS = Long.MAX_VALUE / 4
         private val DEFAULT_CLOSE_GRACE_NANOS = TimeUnit.SECONDS.toNanos(5)
+        private val DEFAULT_GRACE: java.time.Duration = java.time.Duration.ofSeconds(5)
+        private val DEFAULT_GRACE_NANOS = DEFAULT_GRACE.toNanos()
+        private val CALLBACKS_NANOS = TimeUnit.SECONDS.toNanos(5)
+
+        private fun saturatedAdd(a: Long, b: Long): Long = if (a > Long.MAX_VALUE - b) Long.MAX_VALUE / 2 else a + b
         private val STUCK_MARGIN_NANOS = TimeUnit.SECONDS.toNanos(1)
         private val logger: System.Logger = System.getLogger(RunSyncLoop::class.java.name)
 

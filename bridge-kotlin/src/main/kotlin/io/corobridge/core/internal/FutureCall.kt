@@ -5,7 +5,7 @@ import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
 
 /** A call whose outcome completes a [CompletableFuture]; see [LoopFuture] for how the future talks back. */
-internal class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop, body) {
+internal open class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop, body) {
     @JvmField
     val future: LoopFuture<T> = LoopFuture(this)
 

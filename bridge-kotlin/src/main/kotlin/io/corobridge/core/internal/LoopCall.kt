@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 import kotlinx.coroutines.AbstractCoroutine
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.InternalCoroutinesApi
+import kotlinx.coroutines.Job
 import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
 import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 
@@ -40,7 +41,7 @@ internal abstract class LoopCall<T>(
     var flags: Int = 0
 
     final override fun run() {
-        if (loop.isClosed) {
+        if (loop.isClosed && refusedOnceClosing()) {
             reject(loop.closedException()) // still queued when the loop began to close: never started
             return
         }
@@ -68,10 +69,19 @@ internal abstract class LoopCall<T>(
         }
     }
 
-    /** Makes the call a child of the loop's supervisor, once; safe from any thread. */
+    /** Makes the call a child of its parent job ([parentJob]), once; safe from any thread. */
     fun attachToLoop() {
-        if (setFlag(ATTACHED)) initParentJob(loop.supervisorJob)
+        if (setFlag(ATTACHED)) initParentJob(parentJob())
     }
+
+    /** The job this call becomes a child of: the loop's supervisor, which closing the loop cancels at once. */
+    protected open fun parentJob(): Job = loop.supervisorJob
+
+    /**
+     * Whether a call still queued when the loop begins to close is refused rather than started: true for
+     * calls, whose callers are released at once; background tasks, accepted before the close, still run.
+     */
+    protected open fun refusedOnceClosing(): Boolean = true
 
     /** Completes a call that never started, with [failure]; it goes through the normal completion path. */
     fun reject(failure: Throwable) {

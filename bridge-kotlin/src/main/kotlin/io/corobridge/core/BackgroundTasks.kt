@@ -1,0 +1,101 @@
+package io.corobridge.core
+
+import io.corobridge.core.internal.FutureCall
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ConcurrentHashMap
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CompletableJob
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.joinAll
+import kotlinx.coroutines.withTimeoutOrNull
+import kotlin.time.Duration.Companion.nanoseconds
+
+/**
+ * Fire-and-forget work started with [RunSyncLoop.launch]: it runs on the loop, nobody waits for it, and it is
+ * never lost. The loop holds it strongly until it ends, even if every other reference to it is dropped, and
+ * reports its failure to the loop's `failureHandler` rather than swallowing it.
+ *
+ * Safe to use from any thread.
+ */
+public class LoopTask internal constructor(private val future: CompletableFuture<Any?>) {
+    /**
+     * A future of the task's end, completed on the thread that ends the task (normally the loop thread): with
+     * its result, or exceptionally with its failure or cancellation. Cancelling this future does not cancel
+     * the task; call [cancel].
+     */
+    public val completion: CompletableFuture<Any?> = CompletableFuture()
+
+    init {
+        future.whenComplete { value, failure ->
+            if (failure != null) completion.completeExceptionally(failure) else completion.complete(value)
+        }
+    }
+
+    /** True once the task has ended, whether it finished, failed or was cancelled. */
+    public val isDone: Boolean
+        get() = future.isDone
+
+    /** Cancels the task, whether queued or running; returns at once. Cancelling an ended task does nothing. */
+    public fun cancel() {
+        future.cancel(false)
+    }
+}
+
+/** The loop's background tasks: started, held until they end, and finished off when the loop closes. */
+internal class BackgroundTasks(private val loop: RunSyncLoop) {
+    /** Parent of every background task; apart from the supervisor of calls, which closing cancels at once. */
+    val job: CompletableJob = SupervisorJob()
+    private val running: MutableSet<LoopTask> = ConcurrentHashMap.newKeySet()
+
+    /** Starts [body] (a suspend lambda or a [ContinuationCall]) as a background task. */
+    fun launch(body: Any): LoopTask {
+        loop.checkOpen() // before the call exists: a refused call must not stay attached to the job
+        val call = BackgroundCall(loop, body)
+        @Suppress("UNCHECKED_CAST")
+        val task = LoopTask(call.future as CompletableFuture<Any?>)
+        running.add(task)
+        call.future.whenComplete { _, failure ->
+            running.remove(task)
+            if (failure != null && failure !is CancellationException) loop.reportFailure(failure)
+        }
+        try {
+            loop.submitCall(call)
+        } catch (refused: IllegalStateException) {
+            // The loop began closing after our check: complete the call so it leaves the job, then say no.
+            call.reject(CancellationException("loop \"${loop.name}\" closed before the task started"))
+            throw refused
+        }
+        return task
+    }
+
+    val count: Int
+        get() = running.size
+
+    /**
+     * Lets the tasks run for up to [graceNanos], cancels those still running and waits for them to end;
+     * returns how many were cancelled. Runs on the loop thread while it closes.
+     */
+    suspend fun finish(graceNanos: Long): Int {
+        val ended = withTimeoutOrNull(graceNanos.nanoseconds) { job.children.toList().joinAll() } != null
+        var cancelled = 0
+        if (!ended) {
+            val still = job.children.filter { it.isActive }.toList()
+            cancelled = still.size
+            job.cancel(CancellationException("loop \"${loop.name}\" closed and the grace period had passed"))
+            still.joinAll()
+        }
+        job.cancel()
+        return cancelled
+    }
+
+    /**
+     * A background task's call: a future-completing call whose parent is the background tasks' job. (Read
+     * through the loop: the superclass attaches the call while this class's own fields are not yet set.)
+     */
+    private class BackgroundCall(loop: RunSyncLoop, body: Any) : FutureCall<Any?>(loop, body) {
+        override fun parentJob(): Job = loop.backgroundTasks.job
+
+        override fun refusedOnceClosing(): Boolean = false
+    }
+}
