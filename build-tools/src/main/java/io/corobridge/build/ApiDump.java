@@ -60,7 +60,8 @@ public final class ApiDump {
         StringBuilder message = new StringBuilder("The public API differs from ")
                 .append(dumpFile)
                 .append(".\nIf the change is deliberate, regenerate the dump with\n")
-                .append("  mvn -q test -Dcorobridge.api.update=true -Dtest=ApiDumpTest -Dsurefire.failIfNoSpecifiedTests=false\n")
+                .append("  mvn -q clean test -Dcorobridge.api.update=true -Dtest=ApiDumpTest -Dsurefire.failIfNoSpecifiedTests=false\n")
+                .append("(clean first: class files of deleted code stay in target/classes and would enter the dump)\n")
                 .append("and review its diff with the change.\n");
         for (String line : actualLines) {
             if (!expectedLines.contains(line)) {
