@@ -6,6 +6,7 @@ import io.corobridge.core.GatherGroup;
 import io.corobridge.core.GatherHandle;
 import io.corobridge.core.RunSyncLoop;
 import java.util.Objects;
+import java.util.concurrent.CancellationException;
 import kotlin.Unit;
 import org.jspecify.annotations.Nullable;
 
@@ -29,12 +30,27 @@ public final class LoopGatherScope<T extends @Nullable Object> implements Gather
     @Override
     public void join() {
         SuspendCall<Unit> join = group::join;
-        loop.runSync(join);
+        runCancellingOnInterrupt(join);
     }
 
     @Override
     public void close() {
         SuspendCall<Unit> close = group::close;
-        loop.runSync(close);
+        runCancellingOnInterrupt(close);
+    }
+
+    /**
+     * Runs the group's join or close on the loop. If that call is cancelled (the caller was interrupted) it
+     * may not even have started, and then it cancelled nothing: cancel every call here and wait, without
+     * being interruptible, until they have ended, so the promise "an interrupted join cancels every call"
+     * holds either way.
+     */
+    private void runCancellingOnInterrupt(SuspendCall<Unit> call) {
+        try {
+            loop.runSync(call);
+        } catch (CancellationException e) {
+            group.cancel().join();
+            throw e;
+        }
     }
 }

@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import java.util.concurrent.CompletableFuture
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicReference
 import kotlinx.coroutines.CancellationException
@@ -7,6 +8,7 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancelChildren
+import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.joinAll
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
@@ -111,6 +113,19 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
             failureThrown = true
             throw it
         }
+    }
+
+    /**
+     * Cancels every call in the group and returns at once, with a future completed when they have all ended.
+     * For callers that cannot suspend: a blocking join whose own call was cancelled before it ever ran on the
+     * loop uses this to keep its promise that every call is cancelled.
+     */
+    public fun cancel(): CompletableFuture<Unit> {
+        cancelAll(null)
+        val calls = job.children.toList()
+        // Each call's end, however it ended: cancelled calls complete their futures exceptionally.
+        val ends = calls.map { call -> call.asCompletableFuture().handle { _, _ -> } }
+        return CompletableFuture.allOf(*ends.toTypedArray()).thenApply { }
     }
 
     internal fun isJoined(sequence: Int): Boolean = sequence < joinedUpTo
