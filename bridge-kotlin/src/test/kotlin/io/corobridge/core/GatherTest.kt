@@ -109,26 +109,23 @@ class GatherTest {
 
     @Test
     fun `a bound of 8 over 10,000 calls never has more than 8 in flight`() {
-        val inFlight = AtomicInteger()
         val most = AtomicInteger()
-        val calls = List(10_000) { i ->
-            suspend {
-                most.accumulateAndGet(inFlight.incrementAndGet(), ::maxOf)
-                yield()
-                inFlight.decrementAndGet()
-                i
-            }
-        }
-        val results = loop.runSync { gather(calls, maxConcurrency = 8) }
+        val results = loop.runSync { gather(countingCalls(10_000, most), maxConcurrency = 8) }
         assertEquals((0 until 10_000).toList(), results)
         assertEquals(8, most.get(), "the bound was reached and never passed")
     }
 
     @Test
     fun `an unbounded gather of 10,000 runs them all at once`() {
-        val inFlight = AtomicInteger()
         val most = AtomicInteger()
-        val calls = List(10_000) { i ->
+        assertEquals(10_000, loop.runSync { gather(countingCalls(10_000, most)) }.size)
+        assertEquals(10_000, most.get())
+    }
+
+    /** [n] calls that each suspend once; [most] ends as the largest number in flight at once. */
+    private fun countingCalls(n: Int, most: AtomicInteger): List<suspend () -> Int> {
+        val inFlight = AtomicInteger()
+        return List(n) { i ->
             suspend {
                 most.accumulateAndGet(inFlight.incrementAndGet(), ::maxOf)
                 yield()
@@ -136,8 +133,6 @@ class GatherTest {
                 i
             }
         }
-        assertEquals(10_000, loop.runSync { gather(calls) }.size)
-        assertEquals(10_000, most.get())
     }
 
     @Test

@@ -133,44 +133,7 @@ class RunSyncTest {
 
     @Test
     fun `interrupting the caller cancels the call, waits for its finally, and re-asserts the flag`() {
-        repeatRounds(20) {
-            val started = CountDownLatch(1)
-            val finallyEntered = CountDownLatch(1)
-            val release = CountDownLatch(1)
-            val finallyDone = AtomicBoolean()
-            val thrown = AtomicReference<Throwable>()
-            val finallyAtReturn = AtomicBoolean()
-            val interruptedAtReturn = AtomicBoolean()
-            val caller = thread {
-                try {
-                    loop.runSync {
-                        try {
-                            started.countDown()
-                            awaitCancellation()
-                        } finally {
-                            withContext(NonCancellable) {
-                                finallyEntered.countDown()
-                                release.await()
-                                finallyDone.set(true)
-                            }
-                        }
-                    }
-                } catch (e: Throwable) {
-                    thrown.set(e)
-                    finallyAtReturn.set(finallyDone.get())
-                    interruptedAtReturn.set(Thread.currentThread().isInterrupted)
-                }
-            }
-            started.await()
-            caller.interrupt()
-            finallyEntered.await()
-            release.countDown()
-            caller.join()
-            assertInstanceOf(CancellationException::class.java, thrown.get())
-            assertTrue(thrown.get().message!!.contains("interrupted"), thrown.get().message)
-            assertTrue(finallyAtReturn.get(), "the caller returned only after the finally block finished")
-            assertTrue(interruptedAtReturn.get(), "the interrupt flag is set again")
-        }
+        assertInterruptCancelsAndWaitsForFinally(loop, rounds = 20)
     }
 
     @Test

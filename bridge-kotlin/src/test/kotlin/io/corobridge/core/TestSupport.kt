@@ -1,11 +1,21 @@
 package io.corobridge.core
 
+import java.util.concurrent.CancellationException
 import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.concurrent.thread
+import kotlinx.coroutines.NonCancellable
+import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.withContext
 import java.util.logging.Handler
 import java.util.logging.Level
 import java.util.logging.LogRecord
 import java.util.logging.Logger
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertInstanceOf
+import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assertions.fail
 
 /** Live threads whose name starts with [prefix]. */
@@ -63,5 +73,51 @@ inline fun repeatRounds(times: Int, block: (Int) -> Unit) {
 fun assertSameInstance(expected: Throwable, actual: Throwable?) {
     if (expected !== actual) {
         assertEquals(expected, actual, "expected the very exception thrown on the loop")
+    }
+}
+
+/**
+ * Interrupts a caller blocked in [RunSyncLoop.runSync] whose call then sits in its finally block until the
+ * test releases it, and asserts: the caller gets a CancellationException saying it was interrupted, only after
+ * the finally block finished, with its interrupt flag set again. [rounds] times.
+ */
+fun assertInterruptCancelsAndWaitsForFinally(loop: RunSyncLoop, rounds: Int) {
+    repeatRounds(rounds) {
+        val started = CountDownLatch(1)
+        val finallyEntered = CountDownLatch(1)
+        val release = CountDownLatch(1)
+        val finallyDone = AtomicBoolean()
+        val thrown = AtomicReference<Throwable>()
+        val finallyAtReturn = AtomicBoolean()
+        val interruptedAtReturn = AtomicBoolean()
+        val caller = thread {
+            try {
+                loop.runSync {
+                    try {
+                        started.countDown()
+                        awaitCancellation()
+                    } finally {
+                        withContext(NonCancellable) {
+                            finallyEntered.countDown()
+                            release.await()
+                            finallyDone.set(true)
+                        }
+                    }
+                }
+            } catch (e: Throwable) {
+                thrown.set(e)
+                finallyAtReturn.set(finallyDone.get())
+                interruptedAtReturn.set(Thread.currentThread().isInterrupted)
+            }
+        }
+        started.await()
+        caller.interrupt()
+        finallyEntered.await()
+        release.countDown()
+        caller.join()
+        assertInstanceOf(CancellationException::class.java, thrown.get())
+        assertTrue(thrown.get().message!!.contains("interrupted"), thrown.get().message)
+        assertTrue(finallyAtReturn.get(), "the caller returned only after the finally block finished")
+        assertTrue(interruptedAtReturn.get(), "the interrupt flag is set again")
     }
 }

@@ -72,33 +72,7 @@ class WaitStrategyTest {
     @ParameterizedTest
     @ValueSource(strings = ["PARK", "ADAPTIVE", "LONG_SPIN"])
     fun `interrupts and timeouts cancel the call and wait for its finally`(name: String) = withLoop(name) { loop ->
-        repeatRounds(10) {
-            val started = CountDownLatch(1)
-            val finallyDone = AtomicBoolean()
-            val thrown = AtomicReference<Throwable>()
-            val finallyAtReturn = AtomicBoolean()
-            val caller = thread {
-                try {
-                    loop.runSync {
-                        try {
-                            started.countDown()
-                            awaitCancellation()
-                        } finally {
-                            withContext(NonCancellable) { yield() }
-                            finallyDone.set(true)
-                        }
-                    }
-                } catch (e: Throwable) {
-                    finallyAtReturn.set(finallyDone.get())
-                    thrown.set(e)
-                }
-            }
-            started.await()
-            caller.interrupt()
-            caller.join()
-            assertInstanceOf(CancellationException::class.java, thrown.get())
-            assertTrue(finallyAtReturn.get())
-        }
+        assertInterruptCancelsAndWaitsForFinally(loop, rounds = 10)
         val bodyStarted = AtomicBoolean()
         val finallyDone = AtomicBoolean()
         assertThrows(TimeoutException::class.java) {
