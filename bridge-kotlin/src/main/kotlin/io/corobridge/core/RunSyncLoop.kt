@@ -6,6 +6,7 @@ import io.corobridge.core.internal.DispatchedTask
 import io.corobridge.core.internal.QueuedTask
 import io.corobridge.core.internal.FutureCall
 import io.corobridge.core.internal.LoopCall
+import io.corobridge.core.internal.LoopDispatcher
 import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.describeNanos
 import kotlinx.coroutines.CompletableJob
@@ -89,7 +90,7 @@ public class RunSyncLoop private constructor(
      * (`withContext(loop.dispatcher) { ... }`); using it starts the loop. Once the loop is closed, a coroutine
      * dispatched to it is cancelled and finishes on [Dispatchers.IO].
      */
-    public val dispatcher: CoroutineDispatcher = LoopDispatcher()
+    public val dispatcher: CoroutineDispatcher = LoopDispatcher(this)
 
     /**
      * The parent context of a call: the dispatcher alone. A call joins the supervisor explicitly when it must
@@ -512,7 +513,7 @@ public class RunSyncLoop private constructor(
         Dispatchers.IO.dispatch(context, task)
     }
 
-    private fun dispatch(context: CoroutineContext, task: Runnable) {
+    internal fun dispatch(context: CoroutineContext, task: Runnable) {
         if (state.get() == CLOSED) {
             moveOff(context, task)
             return
@@ -577,14 +578,6 @@ public class RunSyncLoop private constructor(
 
     /** A timeout so long that a deadline would overflow is no deadline at all. */
     private fun boundedNanos(nanos: Long): Long = if (nanos >= UNBOUNDED_NANOS) NO_TIMEOUT else nanos
-
-    private inner class LoopDispatcher : CoroutineDispatcher() {
-        override fun dispatch(context: CoroutineContext, block: Runnable) {
-            this@RunSyncLoop.dispatch(context, block)
-        }
-
-        override fun toString(): String = "RunSyncLoop(\"$name\").dispatcher"
-    }
 
     /** Holds the default loop, created on first use (class initialisation makes that thread-safe and once). */
     private object DefaultLoop {

@@ -85,6 +85,27 @@ class WaitStrategyTest {
     }
 
     @ParameterizedTest
+    @ValueSource(strings = ["PARK", "ADAPTIVE", "LONG_SPIN"])
+    fun `a call whose value is a thread returns it, even the parked caller's own`(name: String) = withLoop(name) { loop ->
+        // A parked caller announces itself by storing its Thread where the outcome goes; a value that is a
+        // Thread must still be told apart from that announcement, above all the caller's own Thread.
+        repeatRounds(10) {
+            val caller = Thread.currentThread()
+            val gate = CompletableDeferred<Unit>()
+            val opener = thread(name = "wait-gate-opener") {
+                awaitParkedInSync(caller)
+                gate.complete(Unit)
+            }
+            try {
+                assertSame(caller, loop.runSync { gate.await(); caller })
+                assertSame(loop.thread, loop.runSync { Thread.currentThread() })
+            } finally {
+                opener.join()
+            }
+        }
+    }
+
+    @ParameterizedTest
     @ValueSource(strings = ["PARK", "ADAPTIVE"])
     fun `an idle loop parks once its spin time has passed`(name: String) = withLoop(name) { loop ->
         repeatRounds(5) {
@@ -124,5 +145,17 @@ class WaitStrategyTest {
         assertTrue(long.message!!.startsWith("loopSpin must be between zero and PT1S"), long.message)
         assertEquals(Duration.ofNanos(20_000), WaitStrategy.ADAPTIVE.callerSpin)
         assertEquals(Duration.ZERO, WaitStrategy.PARK.loopSpin)
+    }
+}
+
+/** Waits (with a deadline) until [caller] is parked inside a blocking call, not merely spinning. */
+internal fun awaitParkedInSync(caller: Thread) {
+    val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10)
+    while (true) {
+        val parked = caller.state == Thread.State.WAITING &&
+            caller.stackTrace.any { it.className.endsWith("BlockingCall") && it.methodName == "await" }
+        if (parked) return
+        if (System.nanoTime() > deadline) fail<Unit>("the caller never parked in a blocking call: ${caller.state}")
+        Thread.onSpinWait()
     }
 }

@@ -16,7 +16,8 @@ record Result(
         double score,
         double error,
         String unit,
-        double bytesPerOp) {
+        double bytesPerOp,
+        double bytesError) {
 
     /** Reads the entries of a JMH JSON result file. */
     @SuppressWarnings("unchecked")
@@ -42,7 +43,8 @@ record Result(
                     number(primary.get("score")),
                     number(primary.get("scoreError")),
                     (String) primary.get("scoreUnit"),
-                    alloc == null ? Double.NaN : number(alloc.get("score"))));
+                    alloc == null ? Double.NaN : number(alloc.get("score")),
+                    alloc == null ? Double.NaN : number(alloc.get("scoreError"))));
         }
     }
 

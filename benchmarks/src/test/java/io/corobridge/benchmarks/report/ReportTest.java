@@ -50,8 +50,9 @@ class ReportTest {
     void aTargetThatFlipsWithinTheErrorIsUncertain() throws Exception {
         Path jdk = Files.createDirectories(dir.resolve("results/jdk17"));
         Files.writeString(jdk.resolve("single.json"), "["
-                + entry("SingleCallerBenchmark.bridgeSync", "avgt", 1, "immediate", 0.3, 72).replace(
-                        "\"scoreError\": \"NaN\"", "\"scoreError\": 0.2")
+                + entry("SingleCallerBenchmark.bridgeSync", "avgt", 1, "immediate", 0.3, 64.4)
+                        .replace("\"scoreError\": \"NaN\"", "\"scoreError\": 0.2")
+                        .replace("{\"score\": 64.4}", "{\"score\": 64.4, \"scoreError\": 1.6}")
                 + "]");
         Files.writeString(jdk.resolve("floor.json"), "["
                 + entry("FloorBenchmark.spinPingPong", "avgt", 1, null, 0.1, 0) + "]");
@@ -61,6 +62,8 @@ class ReportTest {
         String page = Files.readString(md, StandardCharsets.UTF_8);
         assertTrue(page.contains("| `Bridge.sync` ≤ 2 × the spin ping-pong floor | 3.00 × | missed by the scores,"
                 + " **uncertain** within the error (1.00 to 5.00 ×) |"), page);
+        assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call | 64.4 ± 1.60 B/op | missed by the"
+                + " scores, **uncertain** within the error (62.8 to 66.0 B/op) |"), page);
     }
 
     @Test

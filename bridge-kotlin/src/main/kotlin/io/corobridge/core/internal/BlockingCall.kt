@@ -7,28 +7,31 @@ import java.util.concurrent.locks.LockSupport
 import kotlin.coroutines.cancellation.CancellationException
 
 /*
- * A call whose caller waits until it ends. The outcome is published once (CAS from PENDING) by whichever
- * comes first: the coroutine completing, or an abort when the loop cannot finish it. The caller reads it
- * after seeing it is no longer PENDING; the volatile write/read pair makes the value visible.
+ * A call whose caller waits until it ends. Its one `outcome` slot says everything the two sides need:
  *
- * The caller first spins for the outcome (see Spinning), and only then parks. Before parking it sets PARKED,
- * and the publisher unparks it only if it sees PARKED: a caller that got its answer while spinning costs the
- * loop no unpark. Publisher (outcome, then flags) and caller (flags, then outcome) use volatile accesses, so
- * at least one of them sees the other's write and the caller is never left parked.
+ *   PENDING      nothing yet, and the caller is not parked (it is spinning, or has not started waiting);
+ *   a Thread     nothing yet, and that thread, the caller, is parked or about to park: unpark it;
+ *   a Failure    the call failed, or was aborted because the loop cannot finish it;
+ *   a Boxed      the call returned a value that would be mistaken for one of the above (a Thread);
+ *   anything     the call's value.
+ *
+ * The outcome is published once, by CAS from PENDING or from the parked caller's Thread, by whichever comes
+ * first: the coroutine completing or an abort. Only the caller ever stores a Thread, and it does so by CAS
+ * from PENDING right before parking; so the publisher unparks exactly the callers that park, and a caller
+ * that got its answer while spinning costs the loop no unpark. Keeping the waiter in the outcome slot, rather
+ * than in a field and a flag of its own, keeps the record at 40 bytes.
  *
  * When the caller gives up (interrupt, deadline) it cancels the coroutine and keeps waiting for it to end,
  * so that its finally blocks have run before the caller returns: no work outlives the call that started it.
  * Only a call that ignores cancellation can hold the caller there; a further interrupt releases the caller.
  */
 internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop, body) {
-    private val waiter: Thread = Thread.currentThread()
-
     @Volatile
     @JvmField
     internal var outcome: Any? = PENDING
 
     override fun onCompleted(value: T) {
-        publish(value)
+        publish(if (value is Thread) Boxed(value) else value)
     }
 
     override fun onCancelled(cause: Throwable, handled: Boolean) {
@@ -40,9 +43,20 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
     }
 
     private fun publish(result: Any?) {
-        if (OUTCOME.compareAndSet(this, PENDING, result) && flags and PARKED != 0) {
-            LockSupport.unpark(waiter)
+        while (true) {
+            val current = outcome
+            if (current !== PENDING && current !is Thread) return // published already: the first one wins
+            if (OUTCOME.compareAndSet(this, current, result)) {
+                if (current is Thread) LockSupport.unpark(current)
+                return
+            }
         }
+    }
+
+    /** True while the call has no outcome; the caller may be registered as parked. */
+    private fun isPending(): Boolean {
+        val current = outcome
+        return current === PENDING || current is Thread
     }
 
     /** Makes sure closing the loop reaches this call before the caller parks, then announces the parking. */
@@ -50,7 +64,8 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
         attachToLoop()
         // The loop may have released its callers just before this call attached; then release ourselves.
         loop.releaseReason()?.let(::abort)
-        setFlag(PARKED)
+        // Fails only if the outcome arrived meanwhile: then there is nothing to park for.
+        OUTCOME.compareAndSet(this, PENDING, Thread.currentThread())
     }
 
     /**
@@ -63,7 +78,7 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
         if (outcome === PENDING) prepareToPark()
         var interruptSeen = false
         var gaveUp = NOT_GIVEN_UP
-        while (outcome === PENDING) {
+        while (isPending()) {
             if (gaveUp == NOT_GIVEN_UP && deadline != 0L) {
                 val left = deadline - System.nanoTime()
                 if (left <= 0L) {
@@ -79,11 +94,11 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
                 interruptSeen = true
                 if (gaveUp == NOT_GIVEN_UP) {
                     gaveUp = INTERRUPTED
-                    cancelAsCaller("the calling thread \"${waiter.name}\" was interrupted")
+                    cancelAsCaller("the calling thread \"${Thread.currentThread().name}\" was interrupted")
                 } else {
                     // Interrupted again while waiting for a cancelled call that does not finish (it ignores
                     // cancellation): stop waiting rather than hang, and say that the call was left behind.
-                    waiter.interrupt()
+                    Thread.currentThread().interrupt()
                     throw java.util.concurrent.CancellationException(
                         "interrupted again while waiting for a cancelled call on loop \"${loop.name}\" to finish; " +
                             "the call ignores cancellation and was left running"
@@ -91,12 +106,12 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
                 }
             }
         }
-        if (interruptSeen) waiter.interrupt()
+        if (interruptSeen) Thread.currentThread().interrupt()
 
         val result = outcome
         if (result !is Failure) {
             @Suppress("UNCHECKED_CAST")
-            return result as T
+            return (if (result is Boxed) result.value else result) as T
         }
         val cause = result.cause
         if (cause is CancellationException) {
@@ -112,6 +127,9 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
     }
 
     private class Failure(@JvmField val cause: Throwable)
+
+    /** A value that, stored as it is, would read as a parked caller. */
+    private class Boxed(@JvmField val value: Any?)
 
     internal companion object {
         private val PENDING = Any()

@@ -7,6 +7,7 @@ import kotlinx.coroutines.AbstractCoroutine
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.InternalCoroutinesApi
 import kotlinx.coroutines.Job
+import kotlin.coroutines.ContinuationInterceptor
 import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
 import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 
@@ -28,14 +29,21 @@ import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
  */
 @OptIn(InternalCoroutinesApi::class)
 internal abstract class LoopCall<T>(
-    @JvmField val loop: RunSyncLoop,
+    loop: RunSyncLoop,
     private val body: Any,
 ) : AbstractCoroutine<T>(loop.callContext, false, true), QueuedTask {
+
+    /**
+     * The loop this call runs on, found through its dispatcher in the call's context rather than kept in a
+     * field of its own: one field fewer keeps the record at 40 bytes, and a call at 64 bytes in all.
+     */
+    val loop: RunSyncLoop
+        get() = (context[ContinuationInterceptor] as LoopDispatcher).loop
 
     /** The next task in the loop's queue; see [TaskQueue]. */
     override var nextInQueue: QueuedTask? = null
 
-    /** ATTACHED, PARKED and CANCELLED_BY_CALLER bits, updated with [FLAGS]. */
+    /** ATTACHED and CANCELLED_BY_CALLER bits, updated with [FLAGS]. */
     @Volatile
     @JvmField
     var flags: Int = 0
@@ -126,8 +134,7 @@ internal abstract class LoopCall<T>(
 
     internal companion object {
         const val ATTACHED = 1
-        const val PARKED = 2
-        const val CANCELLED_BY_CALLER = 4
+        const val CANCELLED_BY_CALLER = 2
 
         private val FLAGS: AtomicIntegerFieldUpdater<LoopCall<*>> =
             AtomicIntegerFieldUpdater.newUpdater(LoopCall::class.java, "flags")
