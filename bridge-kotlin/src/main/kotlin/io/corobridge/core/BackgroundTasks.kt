@@ -97,5 +97,8 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
         override fun parentJob(): Job = loop.backgroundTasks.job
 
         override fun refusedOnceClosing(): Boolean = false
+
+        override val countsAsCall: Boolean
+            get() = false
     }
 }

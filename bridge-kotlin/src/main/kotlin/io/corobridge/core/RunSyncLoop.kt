@@ -1,6 +1,10 @@
 package io.corobridge.core
 
 import io.corobridge.core.internal.BlockingCall
+import io.corobridge.core.internal.CallEvent
+import io.corobridge.core.internal.StallStats
+import io.corobridge.core.internal.WorkerPool
+import io.corobridge.core.internal.WorkerThread
 import io.corobridge.core.internal.CallSites
 import io.corobridge.core.internal.DispatchedTask
 import io.corobridge.core.internal.QueuedTask
@@ -25,6 +29,8 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.LongAdder
+import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
@@ -64,6 +70,15 @@ public class RunSyncLoop private constructor(
     internal val supervisorJob: CompletableJob = SupervisorJob()
     internal val backgroundTasks: BackgroundTasks = BackgroundTasks(this)
     private val shutdownCallbacks = ShutdownCallbacks(this)
+
+    internal val workerPool: WorkerPool = WorkerPool(this)
+    private val callsStarted = LongAdder()
+    private val callsEnded = LongAdder()
+    internal val stallStats: StallStats = StallStats()
+
+    @Volatile
+    internal var stallThresholdNanos: Long = DEFAULT_STALL_NANOS
+        private set
 
     @Volatile
     private var closingSequence: Job? = null
@@ -128,6 +143,38 @@ public class RunSyncLoop private constructor(
      */
     @Volatile
     public var waitStrategy: WaitStrategy = WaitStrategy.ADAPTIVE
+
+    /**
+     * The most blocking calls that run on worker threads at once ([runInWorkerThread]); 40 unless set. Further
+     * calls wait for a slot in FIFO order, suspended, without blocking the loop. Safe to change at any time:
+     * raising it lets waiting calls in at once, lowering it takes effect as running calls end.
+     *
+     * @throws IllegalArgumentException if set below 1
+     */
+    public var workerLimit: Int
+        get() = workerPool.limiter.totalSlots
+        set(value) {
+            require(value >= 1) { "workerLimit must be at least 1, was $value" }
+            workerPool.limiter.totalSlots = value
+        }
+
+    /**
+     * How long one task may keep the loop thread busy before the watchdog reports a stall: once per stall,
+     * through `System.Logger` at WARNING with the loop thread's stack at that moment (so the blocking line is
+     * in it), in [stats], and as a JFR event `io.corobridge.Stall`. 100 ms unless set; `null` switches the
+     * watchdog off for this loop. A task is a call's first step or one resumed step of a coroutine: a call
+     * that suspends for long is not a stall, blocking code that holds the thread is.
+     *
+     * @throws IllegalArgumentException if set to zero or a negative duration
+     */
+    public var stallThreshold: java.time.Duration?
+        get() = stallThresholdNanos.takeIf { it > 0 }?.let { java.time.Duration.ofNanos(it) }
+        set(value) {
+            require(value == null || (!value.isNegative && !value.isZero)) {
+                "stallThreshold must be positive, or null to switch the watchdog off; was $value"
+            }
+            stallThresholdNanos = value?.let { timeoutNanosOrMax(it) } ?: 0L
+        }
 
     /** True once [close] has begun: from then on the loop refuses new calls. */
     public val isClosed: Boolean
@@ -209,6 +256,58 @@ public class RunSyncLoop private constructor(
 
     /** [launch] for a computation in continuation-passing form, as Java writes it. */
     public fun launch(call: ContinuationCall<*>): LoopTask = backgroundTasks.launch(call)
+
+    /**
+     * Runs blocking [block] on one of this loop's worker threads and suspends until it returns, with its
+     * result or what it threw: the way to call blocking Java code from a coroutine without stalling the loop
+     * (Prefect's `run_sync_in_worker_thread`).
+     *
+     * At most [workerLimit] blocks run at once; a call beyond that suspends, first come first served, until a
+     * slot is free. Worker threads (daemons named `corobridge-worker-<loop>-<n>`) are made when needed and end
+     * after 10 s idle, or when the loop closes. Inside [block], [RunContext.isInWorkerThread] is true, and
+     * [runOnLoop] (or `Bridge.sync`) runs suspend code on the loop, blocking only this worker.
+     *
+     * Cancelling the calling coroutine abandons the worker at once: the coroutine resumes with
+     * [CancellationException] right away, while the thread finishes [block] undisturbed (it is not
+     * interrupted) and its late result or failure is discarded (a failure is logged at DEBUG). It keeps its slot
+     * until it really ends, so no more than [workerLimit] threads ever run blocking code; [block] can check
+     * [RunContext.isAbandoned] to stop early. Closing the loop interrupts workers still running.
+     *
+     * @throws IllegalStateException if the loop is closed
+     */
+    public suspend fun <T> runInWorkerThread(block: () -> T): T = workerPool.run(block)
+
+    /**
+     * [runInWorkerThread] for Java: a computation in continuation-passing form that runs [block] on a worker
+     * thread when it is started, for use with `runSync`, `runAsync`, gathers and background tasks. Checked
+     * exceptions [block] throws reach the caller unchanged.
+     */
+    public fun <T> workerCall(block: java.util.concurrent.Callable<out T>): ContinuationCall<T> {
+        val worker: suspend () -> T = { runInWorkerThread(block::call) }
+        return object : ContinuationCall<T> {
+            override fun invoke(continuation: kotlin.coroutines.Continuation<T>): Any? =
+                worker.startCoroutineUninterceptedOrReturn(continuation)
+        }
+    }
+
+    /**
+     * A snapshot of the loop's state, readable at any time from any thread: tasks queued, calls in flight,
+     * background tasks, worker threads (alive, busy, waiting for a slot) and the stalls the watchdog saw.
+     */
+    public fun stats(): LoopStats {
+        val started = (thread.taskSeq + 1) / 2
+        return LoopStats(
+            queuedTasks = maxOf(0L, thread.enqueued.sum() - started),
+            callsInFlight = maxOf(0L, callsStarted.sum() - callsEnded.sum()),
+            backgroundTasks = backgroundTasks.count,
+            workerThreads = workerPool.threadCount,
+            workersBusy = workerPool.limiter.heldCount,
+            workersWaiting = workerPool.limiter.waitingCount,
+            workerLimit = workerLimit,
+            stalls = stallStats.stalls,
+            longestStall = java.time.Duration.ofNanos(stallStats.longestNanos),
+        )
+    }
 
     /**
      * Registers [callback] to run exactly once when the loop closes, by [close] or at JVM exit for the
@@ -316,7 +415,27 @@ public class RunSyncLoop private constructor(
                 thread.wake()
             }
         }
-        if (!isLoopThread()) awaitTermination(budget)
+        if (!isLoopThread()) {
+            awaitTermination(budget)
+            awaitWorkers()
+        }
+    }
+
+    /**
+     * After the loop thread ended (which stopped the pool and interrupted workers still running): waits for
+     * the worker threads to end too, up to the calls' grace, and names those that do not.
+     */
+    private fun awaitWorkers() {
+        if (Thread.currentThread() is WorkerThread && (Thread.currentThread() as WorkerThread).loop === this) return
+        if (workerPool.awaitStopped(closeGraceNanos)) return
+        val stuck = workerPool.liveWorkers()
+        if (stuck.isEmpty()) return
+        logger.log(
+            System.Logger.Level.WARNING,
+            "loop \"$name\" closed, but ${stuck.size} worker thread(s) still run blocking code that ignored the " +
+                "interrupt; they are daemon threads and end when that code returns: " +
+                stuck.joinToString("; ") { "\"${it.name}\" at ${it.stackTrace.take(5).joinToString(" <- ")}" }
+        )
     }
 
     /** On the loop thread while closing: background tasks get their grace, then the callbacks run. */
@@ -400,6 +519,7 @@ public class RunSyncLoop private constructor(
         }
         // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
         for (step in leftovers) moveOff(step.context, step.task)
+        workerPool.stop()
         terminated.countDown()
     }
 
@@ -411,7 +531,11 @@ public class RunSyncLoop private constructor(
     // ---- private ----
 
     private fun <T> sync(body: Any, timeoutNanos: Long): T =
-        if (Thread.currentThread() is LoopThread) reenter(body, timeoutNanos) else syncHere(body, timeoutNanos)
+        when (val current = Thread.currentThread()) {
+            is LoopThread -> reenter(body, timeoutNanos)
+            is WorkerThread -> current.lendingSlot { syncHere(body, timeoutNanos) }
+            else -> syncHere(body, timeoutNanos)
+        }
 
     private fun <T> syncHere(body: Any, timeoutNanos: Long): T {
         if (Thread.currentThread().isInterrupted) {
@@ -420,13 +544,30 @@ public class RunSyncLoop private constructor(
             )
         }
         checkOpen()
+        val event = CallEvent()
+        event.begin()
         val call = BlockingCall<T>(this, body)
-        submit(call)
-        return call.await(timeoutNanos)
+        callsStarted.increment()
+        try {
+            submit(call)
+            return call.await(timeoutNanos)
+        } finally {
+            callsEnded.increment()
+            if (event.shouldCommit()) {
+                event.loop = name
+                event.commit()
+            }
+        }
+    }
+
+    /** Counts a future call's end (see LoopFuture); blocking calls count their own. */
+    internal fun futureCallEnded() {
+        callsEnded.increment()
     }
 
     private fun <T> async(body: Any): CompletableFuture<T> {
         checkOpen()
+        callsStarted.increment()
         val call = FutureCall<T>(this, body)
         submit(call)
         return call.future
@@ -576,6 +717,12 @@ public class RunSyncLoop private constructor(
         return boundedNanos(nanos)
     }
 
+    private fun timeoutNanosOrMax(duration: java.time.Duration): Long = try {
+        duration.toNanos()
+    } catch (_: ArithmeticException) {
+        Long.MAX_VALUE
+    }
+
     /** A timeout so long that a deadline would overflow is no deadline at all. */
     private fun boundedNanos(nanos: Long): Long = if (nanos >= UNBOUNDED_NANOS) NO_TIMEOUT else nanos
 
@@ -602,6 +749,7 @@ public class RunSyncLoop private constructor(
         private val DEFAULT_GRACE: java.time.Duration = java.time.Duration.ofSeconds(5)
         private val DEFAULT_GRACE_NANOS = DEFAULT_GRACE.toNanos()
         private val CALLBACKS_NANOS = TimeUnit.SECONDS.toNanos(5)
+        private val DEFAULT_STALL_NANOS = TimeUnit.MILLISECONDS.toNanos(100)
 
         private fun saturatedAdd(a: Long, b: Long): Long = if (a > Long.MAX_VALUE - b) Long.MAX_VALUE / 2 else a + b
         private val STUCK_MARGIN_NANOS = TimeUnit.SECONDS.toNanos(1)

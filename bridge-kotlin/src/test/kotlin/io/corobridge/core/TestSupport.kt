@@ -42,8 +42,10 @@ class LogCapture : AutoCloseable {
     }
 
     private val printedBefore = logger.useParentHandlers
+    private val levelBefore: Level? = logger.level
 
     init {
+        logger.level = Level.ALL // DEBUG reports (FINE) too
         logger.addHandler(handler)
         // What a test provokes on purpose is checked here, not printed to the build log.
         logger.useParentHandlers = false
@@ -54,6 +56,7 @@ class LogCapture : AutoCloseable {
     override fun close() {
         logger.removeHandler(handler)
         logger.useParentHandlers = printedBefore
+        logger.level = levelBefore
     }
 }
 
@@ -119,5 +122,17 @@ fun assertInterruptCancelsAndWaitsForFinally(loop: RunSyncLoop, rounds: Int) {
         assertTrue(thrown.get().message!!.contains("interrupted"), thrown.get().message)
         assertTrue(finallyAtReturn.get(), "the caller returned only after the finally block finished")
         assertTrue(interruptedAtReturn.get(), "the interrupt flag is set again")
+    }
+}
+
+/**
+ * Waits, with a 10 s deadline, for a state that no latch can announce (a thread parking, a thread pool
+ * retiring a thread), re-checking between yields; fails naming [what] if it never comes.
+ */
+fun awaitState(what: String, condition: () -> Boolean) {
+    val deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10)
+    while (!condition()) {
+        if (System.nanoTime() - deadline > 0) fail<Unit>("never happened: $what")
+        Thread.yield()
     }
 }

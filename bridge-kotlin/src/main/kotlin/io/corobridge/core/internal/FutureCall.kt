@@ -9,6 +9,10 @@ internal open class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(lo
     @JvmField
     val future: LoopFuture<T> = LoopFuture(this)
 
+    /** Whether this call counts in the loop's calls in flight; background tasks count on their own. */
+    open val countsAsCall: Boolean
+        get() = true
+
     init {
         // A future may be waited on for long, or dropped: closing the loop must reach it even while queued.
         attachToLoop()
@@ -38,29 +42,35 @@ internal open class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(lo
  */
 internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFuture<T>() {
     fun completeFromCall(value: T) {
-        super.complete(value)
+        ended(super.complete(value))
     }
 
     fun failFromCall(failure: Throwable) {
-        super.completeExceptionally(failure)
+        ended(super.completeExceptionally(failure))
     }
 
     override fun cancel(mayInterruptIfRunning: Boolean): Boolean {
-        val cancelled = super.cancel(mayInterruptIfRunning)
+        val cancelled = ended(super.cancel(mayInterruptIfRunning))
         if (cancelled) call.cancelAsCaller("its future was cancelled")
         return cancelled
     }
 
     override fun complete(value: T): Boolean {
-        val completed = super.complete(value)
+        val completed = ended(super.complete(value))
         if (completed) call.cancelAsCaller("its future was completed from outside")
         return completed
     }
 
     override fun completeExceptionally(ex: Throwable): Boolean {
-        val completed = super.completeExceptionally(ex)
+        val completed = ended(super.completeExceptionally(ex))
         if (completed) call.cancelAsCaller("its future was completed exceptionally from outside: $ex")
         return completed
+    }
+
+    /** A future completes once: the one transition that succeeds ends the call for the loop's statistics. */
+    private fun ended(transitioned: Boolean): Boolean {
+        if (transitioned && call.countsAsCall) call.loop.futureCallEnded()
+        return transitioned
     }
 
     override fun get(): T {

@@ -2,6 +2,8 @@ package io.corobridge.core.internal
 
 import io.corobridge.core.RunSyncLoop
 import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicLong
+import java.util.concurrent.atomic.LongAdder
 import java.util.concurrent.locks.LockSupport
 
 /*
@@ -18,12 +20,26 @@ import java.util.concurrent.locks.LockSupport
  * Being a subclass of Thread makes "is this a loop thread?" a type check, which the blocking entry points do
  * on every call to catch re-entry at any depth (a loop started by NEW_THREAD re-entry is a LoopThread too).
  */
-internal class LoopThread(private val loop: RunSyncLoop, name: String) :
+internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     Thread(null, null, name, 0, false) {
 
     @JvmField
     val queue = TaskQueue()
     private val sleeping = AtomicBoolean()
+
+    /** Tasks ever added; with [taskSeq], how many wait (see RunSyncLoop.stats). Striped: producers do not contend. */
+    @JvmField
+    val enqueued = LongAdder()
+
+    /**
+     * Twice the tasks started, plus one while a task runs: odd means busy. Only this thread writes it, with an
+     * ordered store (no fence); the watchdog reads it to spot a task that runs too long.
+     */
+    private val seq = AtomicLong()
+    private var seqHere = 0L
+
+    val taskSeq: Long
+        get() = seq.get()
 
     init {
         isDaemon = true
@@ -32,6 +48,7 @@ internal class LoopThread(private val loop: RunSyncLoop, name: String) :
     /** Adds a task (a submitted call or a dispatched step) and wakes the loop if it sleeps. Any thread. */
     fun enqueue(task: QueuedTask) {
         queue.push(task)
+        enqueued.increment()
         if (sleeping.get() && sleeping.compareAndSet(true, false)) {
             LockSupport.unpark(this)
         }
@@ -45,11 +62,13 @@ internal class LoopThread(private val loop: RunSyncLoop, name: String) :
 
     override fun run() {
         var fatal: Throwable? = null
+        Watchdog.register(loop)
         try {
             serve()
         } catch (t: Throwable) {
             fatal = t
         } finally {
+            Watchdog.unregister(loop)
             loop.terminate(fatal)
         }
     }
@@ -64,12 +83,15 @@ internal class LoopThread(private val loop: RunSyncLoop, name: String) :
                 idle()
                 continue
             }
+            seq.lazySet(++seqHere)
             try {
                 task.run()
             } catch (t: Throwable) {
                 // A task's failure is reported and the loop keeps serving; only a failure of the reporting
                 // itself (see RunSyncLoop.reportFailure) escapes and ends the loop.
                 loop.reportFailure(t)
+            } finally {
+                seq.lazySet(++seqHere)
             }
         }
     }

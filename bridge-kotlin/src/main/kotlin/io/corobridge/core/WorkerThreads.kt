@@ -1,0 +1,87 @@
+package io.corobridge.core
+
+import io.corobridge.core.internal.LoopDispatcher
+import io.corobridge.core.internal.WorkerThread
+import kotlin.coroutines.ContinuationInterceptor
+import kotlinx.coroutines.currentCoroutineContext
+
+/**
+ * Runs blocking [block] on a worker thread of the loop this coroutine runs on (or of [RunSyncLoop.default]
+ * when it runs elsewhere) and suspends until it returns; see [RunSyncLoop.runInWorkerThread].
+ */
+public suspend fun <T> runInWorkerThread(block: () -> T): T {
+    val here = currentCoroutineContext()[ContinuationInterceptor]
+    val loop = (here as? LoopDispatcher)?.loop ?: RunContext.currentLoop ?: RunSyncLoop.default
+    return loop.runInWorkerThread(block)
+}
+
+/**
+ * From blocking code on a worker thread: runs the suspend [block] on the worker's loop and blocks this worker
+ * (and only it) until the block ends, returning its result or throwing what it threw. The Kotlin counterpart
+ * of Prefect's `run_async_from_worker_thread`.
+ *
+ * While it waits, the worker lends its limiter slot to the calls it waits for, and takes a slot again before
+ * going on; so loop -> worker -> loop -> worker... nests to any depth without exhausting the limiter.
+ * Interrupts, timeouts and failures behave as for [RunSyncLoop.runSync].
+ *
+ * @throws IllegalStateException if called anywhere but on a worker thread (use [RunSyncLoop.runSync] there),
+ *   or if the loop is closed
+ * @throws java.util.concurrent.CancellationException if this worker was abandoned (its caller was cancelled):
+ *   its result would be discarded anyway
+ */
+public fun <T> runOnLoop(block: suspend () -> T): T {
+    val worker = Thread.currentThread() as? WorkerThread
+        ?: throw IllegalStateException(
+            "runOnLoop must be called on a worker thread (inside runInWorkerThread { ... }); it was called on " +
+                "\"${Thread.currentThread().name}\". Elsewhere use loop.runSync { ... } (Bridge.sync from Java)."
+        )
+    RunContext.ensureNotAbandoned()
+    return worker.loop.runSync(block)
+}
+
+/**
+ * Where the current code runs, as far as corobridge is concerned. Every member reads the current thread only
+ * and is cheap enough to call on every call.
+ */
+public object RunContext {
+    /** True on a loop's own thread, that is, inside a coroutine or call running on a [RunSyncLoop]. */
+    @JvmStatic
+    public val isOnLoopThread: Boolean
+        get() = Thread.currentThread() is io.corobridge.core.internal.LoopThread
+
+    /** True on a worker thread, that is, inside blocking code started by `runInWorkerThread`. */
+    @JvmStatic
+    public val isInWorkerThread: Boolean
+        get() = Thread.currentThread() is WorkerThread
+
+    /** The loop whose thread or worker thread this is, or null elsewhere. */
+    @JvmStatic
+    public val currentLoop: RunSyncLoop?
+        get() = when (val thread = Thread.currentThread()) {
+            is io.corobridge.core.internal.LoopThread -> thread.loop
+            is WorkerThread -> thread.loop
+            else -> null
+        }
+
+    /**
+     * True in blocking code on a worker thread whose caller was cancelled: nobody waits for its result any
+     * more, and it may stop early. False everywhere else.
+     */
+    @JvmStatic
+    public val isAbandoned: Boolean
+        get() = (Thread.currentThread() as? WorkerThread)?.current?.abandoned == true
+
+    /**
+     * For blocking code that checks cooperatively: throws if this worker was abandoned ([isAbandoned]).
+     *
+     * @throws java.util.concurrent.CancellationException if it was
+     */
+    @JvmStatic
+    public fun ensureNotAbandoned() {
+        if (isAbandoned) {
+            throw java.util.concurrent.CancellationException(
+                "the caller of this worker thread's blocking call was cancelled; its result would be discarded"
+            )
+        }
+    }
+}

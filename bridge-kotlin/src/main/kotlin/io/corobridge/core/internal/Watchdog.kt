@@ -1,0 +1,175 @@
+package io.corobridge.core.internal
+
+import io.corobridge.core.RunSyncLoop
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.locks.ReentrantLock
+import kotlin.concurrent.withLock
+
+/*
+ * One daemon thread, `corobridge-watchdog`, watches every running loop for stalls: a single task (a call's
+ * first step, or one resumed step of a coroutine) that keeps the loop thread busy longer than the loop's
+ * stall threshold. It runs while at least one loop thread runs, and ends with the last one.
+ *
+ * The loop pays almost nothing for this: it bumps a counter (LoopThread.taskSeq, odd while a task runs) with
+ * a plain ordered store before and after each task, and never reads the clock. The watchdog samples the
+ * counters every quarter of the smallest threshold; a counter that stays odd and unchanged across samples
+ * means one task has been running since the first of them. So a stall is seen between one and one and a
+ * quarter thresholds after it began, and its length is known to within one sampling period.
+ *
+ * Each stall is reported once, through System.Logger at WARNING with the loop thread's stack taken at that
+ * moment (so the blocking line is in it), counted in the loop's statistics, and recorded as a JFR event when
+ * it ends.
+ */
+internal object Watchdog {
+    private val lock = ReentrantLock()
+    private val wake = lock.newCondition()
+    private val watched = ArrayList<Watched>()
+    private var thread: Thread? = null
+    private val logger: System.Logger = System.getLogger(RunSyncLoop::class.java.name)
+
+    /** Starts watching [loop]; called on its thread as it starts. */
+    fun register(loop: RunSyncLoop) {
+        lock.withLock {
+            watched.add(Watched(loop))
+            if (thread == null) {
+                thread = Thread(::watch, "corobridge-watchdog").apply {
+                    isDaemon = true
+                    start()
+                }
+            }
+            wake.signal() // the new loop's threshold may call for a shorter period
+        }
+    }
+
+    /** Stops watching [loop]; called on its thread as it ends. The last loop out waits for the watchdog to end. */
+    fun unregister(loop: RunSyncLoop) {
+        val last: Thread?
+        lock.withLock {
+            val entry = watched.firstOrNull { it.loop === loop } ?: return
+            watched.remove(entry)
+            entry.finish(System.nanoTime())
+            last = if (watched.isEmpty()) thread.also { thread = null } else null
+            wake.signal()
+        }
+        last?.join(TimeUnit.SECONDS.toMillis(5))
+    }
+
+    private fun watch() {
+        while (true) {
+            val snapshot = lock.withLock {
+                if (thread !== Thread.currentThread()) return
+                wake.awaitNanos(period())
+                if (thread !== Thread.currentThread()) return
+                watched.toList()
+            }
+            val now = System.nanoTime()
+            for (entry in snapshot) entry.sample(now)
+        }
+    }
+
+    /** Under the lock: a quarter of the smallest threshold in use, between 1 ms and 1 s. */
+    private fun period(): Long {
+        var smallest = Long.MAX_VALUE
+        for (entry in watched) {
+            val threshold = entry.loop.stallThresholdNanos
+            if (threshold in 1 until smallest) smallest = threshold
+        }
+        return (smallest / 4).coerceIn(MIN_PERIOD, MAX_PERIOD)
+    }
+
+    private val MIN_PERIOD = TimeUnit.MILLISECONDS.toNanos(1)
+    private val MAX_PERIOD = TimeUnit.SECONDS.toNanos(1)
+
+    /** What the watchdog knows of one loop; touched by the watchdog thread, and by unregister under the lock. */
+    private class Watched(val loop: RunSyncLoop) {
+        private var seq = 0L
+        private var since = 0L
+        private var reported = false
+        private var stack: Array<StackTraceElement>? = null
+
+        fun sample(now: Long) {
+            val current = loop.thread.taskSeq
+            if (current != seq) {
+                finish(now)
+                seq = current
+                since = now
+                return
+            }
+            if (current and 1L == 0L) return // idle, and was idle at the last sample too
+            val threshold = loop.stallThresholdNanos
+            if (threshold <= 0L) return
+            val length = now - since
+            if (length < threshold) return
+            loop.stallStats.extend(length)
+            if (!reported) {
+                reported = true
+                loop.stallStats.count()
+                report(length, threshold)
+            }
+        }
+
+        /** The task seen running at the last sample has ended (or the loop has): close its stall, if any. */
+        fun finish(now: Long) {
+            if (!reported) return
+            val length = now - since
+            loop.stallStats.extend(length)
+            Events.stall(loop.name, length, stack)
+            loop.stallStats.end()
+            reported = false
+            stack = null
+        }
+
+        private fun report(length: Long, threshold: Long) {
+            val trace = loop.thread.stackTrace
+            stack = trace
+            val where = StallReport(
+                "stack of loop thread \"${loop.thread.name}\" at the moment the stall was noticed"
+            ).also { it.stackTrace = trace }
+            logger.log(
+                System.Logger.Level.WARNING,
+                "loop \"${loop.name}\" has been busy with one task for at least ${millis(length)} (stall threshold " +
+                    "${millis(threshold)}): blocking code is running on the loop thread, and every other call on " +
+                    "this loop waits for it. Run blocking code with runInWorkerThread { ... } instead. The " +
+                    "loop thread's stack shows the blocking line${topFrame(trace)}.",
+                where,
+            )
+        }
+
+        private fun topFrame(trace: Array<StackTraceElement>): String =
+            trace.firstOrNull { !it.className.startsWith("java.") && !it.className.startsWith("jdk.") }
+                ?.let { ": $it" } ?: ""
+    }
+
+    private fun millis(nanos: Long): String = "${TimeUnit.NANOSECONDS.toMillis(nanos)} ms"
+}
+
+/** Carries the loop thread's stack in a stall report; not an error of the watchdog itself. */
+internal class StallReport(message: String) : Throwable(message, null, false, true)
+
+/** A loop's stall figures; written by the watchdog thread only, read by RunSyncLoop.stats from any thread. */
+internal class StallStats {
+    @Volatile
+    var stalls: Long = 0L
+        private set
+
+    @Volatile
+    var longestNanos: Long = 0L
+        private set
+
+    /** Stalls whose end the watchdog has seen (and recorded as a JFR event). */
+    @Volatile
+    var ended: Long = 0L
+        private set
+
+    fun count() {
+        stalls++
+    }
+
+    fun end() {
+        ended++
+    }
+
+    fun extend(lengthNanos: Long) {
+        if (lengthNanos > longestNanos) longestNanos = lengthNanos
+    }
+}
