@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
 import org.jspecify.annotations.Nullable;
@@ -101,6 +102,16 @@ public final class Bridge {
     public static <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(
             List<? extends SuspendCall<? extends T>> calls) {
         return defaultBridge().gatherAsync(calls);
+    }
+
+    /**
+     * Returns a call that runs blocking {@code work} on a worker thread of the default loop. See {@link
+     * LoopBridge#inWorkerThread(Callable)}.
+     *
+     * @since 0.1
+     */
+    public static <T extends @Nullable Object> SuspendCall<T> inWorkerThread(Callable<? extends T> work) {
+        return defaultBridge().inWorkerThread(work);
     }
 
     /**

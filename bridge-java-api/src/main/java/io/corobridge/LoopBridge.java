@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.ContinuationCall;
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.internal.LoopBackgroundTask;
@@ -9,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
 import org.jspecify.annotations.Nullable;
@@ -99,6 +101,27 @@ public final class LoopBridge {
     public <T extends @Nullable Object> CompletableFuture<T> async(SuspendCall<T> call) {
         Objects.requireNonNull(call, "call must not be null");
         return loop.runAsync(call);
+    }
+
+    /**
+     * Returns a call that runs blocking {@code work} on one of this loop's worker threads when it is started,
+     * so that blocking Java code can sit among suspend calls without stalling the loop: pass it to {@link
+     * #gather(List)}, {@link #async(SuspendCall)}, {@link #launch(SuspendCall)} or {@link #sync(SuspendCall)}.
+     *
+     * <p>At most {@link RunSyncLoop#getWorkerLimit()} such blocks (40 unless set) run at once; the others wait,
+     * first come first served, without blocking the loop. The block runs on a daemon thread named {@code
+     * corobridge-worker-<loop>-<n>}; there, {@code Bridge.sync} runs calls on the loop and blocks only that
+     * worker. What the block throws, checked exceptions included, is what the call throws. Cancelling the call
+     * abandons the worker: the call ends at once, the block runs on undisturbed and its late result is discarded
+     * ({@link io.corobridge.core.RunContext#isAbandoned()} lets it stop early).
+     *
+     * @throws NullPointerException if {@code work} is null
+     * @since 0.1
+     */
+    public <T extends @Nullable Object> SuspendCall<T> inWorkerThread(Callable<? extends T> work) {
+        Objects.requireNonNull(work, "work must not be null");
+        ContinuationCall<T> call = loop.workerCall(work);
+        return call::invoke;
     }
 
     /**
