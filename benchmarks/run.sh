@@ -63,6 +63,7 @@ for java in "${javas[@]}"; do
   jmh single SingleCallerBenchmark
   jmh floor FloorBenchmark
   jmh gather GatherBenchmark "${gather[@]}"
+  jmh features FeatureCostBenchmark
   for threads in 2 4 8; do
     jmh "multi-t$threads" MultiCallerBenchmark -t "$threads" "${multi[@]}"
   done

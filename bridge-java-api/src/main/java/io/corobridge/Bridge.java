@@ -144,6 +144,15 @@ public final class Bridge {
     }
 
     /**
+     * Returns the named concurrency limits of the default loop. See {@link ConcurrencyLimits}.
+     *
+     * @since 0.1
+     */
+    public static ConcurrencyLimits limits() {
+        return defaultBridge().limits();
+    }
+
+    /**
      * Returns the process-wide run-sync loop the static methods use, {@link RunSyncLoop#getDefault()}.
      *
      * @since 0.1

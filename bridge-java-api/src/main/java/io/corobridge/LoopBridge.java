@@ -4,6 +4,7 @@ import io.corobridge.core.ContinuationCall;
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.internal.LoopBackgroundTask;
+import io.corobridge.internal.LoopConcurrencyLimits;
 import io.corobridge.internal.LoopGatherScope;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -33,9 +34,11 @@ import org.jspecify.annotations.Nullable;
  */
 public final class LoopBridge {
     private final RunSyncLoop loop;
+    private final ConcurrencyLimits limits;
 
     LoopBridge(RunSyncLoop loop) {
         this.loop = loop;
+        this.limits = new LoopConcurrencyLimits(loop.getLimits());
     }
 
     /**
@@ -224,6 +227,15 @@ public final class LoopBridge {
             copy.add(call);
         }
         return copy;
+    }
+
+    /**
+     * Returns this loop's named concurrency limits (one registry per loop).
+     *
+     * @since 0.1
+     */
+    public ConcurrencyLimits limits() {
+        return limits;
     }
 
     /**

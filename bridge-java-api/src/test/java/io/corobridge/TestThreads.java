@@ -75,6 +75,17 @@ final class TestThreads {
         }
     }
 
+    /** Waits, with a 10 s deadline, for a state no latch can announce; fails naming {@code what}. */
+    static void awaitCondition(String what, java.util.function.BooleanSupplier condition) {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - deadline > 0) {
+                fail("never happened: " + what);
+            }
+            Thread.yield();
+        }
+    }
+
     @FunctionalInterface
     interface ThrowingRunnable {
         void run() throws Exception;

@@ -1,10 +1,14 @@
 package io.corobridge.benchmarks
 
+import io.corobridge.core.ConcurrencyLimits
+import io.corobridge.core.RunSyncLoop
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.sync.Semaphore
 import kotlinx.coroutines.sync.withPermit
+import kotlinx.coroutines.withContext
 import kotlinx.coroutines.yield
 
 /** Suspend functions the benchmarks call, and what coroutine users write by hand to run many calls at once. */
@@ -32,5 +36,37 @@ object Baselines {
     suspend fun semaphoreBounded(n: Int, bound: Int): Int = coroutineScope {
         val permits = Semaphore(bound)
         (0 until n).map { async { permits.withPermit { it } } }.awaitAll().size
+    }
+
+    /** [n] trivial blocking blocks handed one after another to [loop]'s worker threads, from the loop. */
+    @JvmStatic
+    suspend fun workerOffloads(loop: RunSyncLoop, n: Int): Int {
+        var sum = 0
+        for (i in 0 until n) sum += loop.runInWorkerThread { i }
+        return sum
+    }
+
+    /** The same with `withContext(Dispatchers.IO)`, what coroutine users write for blocking code. */
+    @JvmStatic
+    suspend fun ioOffloads(n: Int): Int {
+        var sum = 0
+        for (i in 0 until n) sum += withContext(Dispatchers.IO) { i }
+        return sum
+    }
+
+    /** [n] trivial blocks, one after another, each under one slot of tag `bench` of [limits]. */
+    @JvmStatic
+    suspend fun limitedBlocks(limits: ConcurrencyLimits, n: Int): Int {
+        var sum = 0
+        for (i in 0 until n) sum += limits.withConcurrencyLimit("bench") { i }
+        return sum
+    }
+
+    /** The same under a kotlinx `Semaphore`: what coroutine users write for a limit of their own. */
+    @JvmStatic
+    suspend fun semaphoreBlocks(permits: Semaphore, n: Int): Int {
+        var sum = 0
+        for (i in 0 until n) sum += permits.withPermit { i }
+        return sum
     }
 }

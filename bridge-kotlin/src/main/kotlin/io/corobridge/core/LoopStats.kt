@@ -25,9 +25,11 @@ public class LoopStats internal constructor(
     public val stalls: Long,
     /** The longest stall seen, to within the watchdog's sampling period; zero if none. */
     public val longestStall: Duration,
+    /** Each of the loop's concurrency limits ([RunSyncLoop.limits]), sorted by tag. */
+    public val limits: List<LimitStats>,
 ) {
     override fun toString(): String =
         "LoopStats(queuedTasks=$queuedTasks, callsInFlight=$callsInFlight, backgroundTasks=$backgroundTasks, " +
             "workerThreads=$workerThreads, workersBusy=$workersBusy, workersWaiting=$workersWaiting, " +
-            "workerLimit=$workerLimit, stalls=$stalls, longestStall=$longestStall)"
+            "workerLimit=$workerLimit, stalls=$stalls, longestStall=$longestStall, limits=$limits)"
 }

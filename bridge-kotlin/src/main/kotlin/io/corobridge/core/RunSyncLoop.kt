@@ -176,6 +176,12 @@ public class RunSyncLoop private constructor(
             stallThresholdNanos = value?.let { timeoutNanosOrMax(it) } ?: 0L
         }
 
+    /**
+     * This loop's named concurrency limits: define a tag once with `limits.create(tag, slots)`, then run code
+     * under it with `limits.withConcurrencyLimit(tag) { }` (or the top-level [withConcurrencyLimit]).
+     */
+    public val limits: ConcurrencyLimits = ConcurrencyLimits()
+
     /** True once [close] has begun: from then on the loop refuses new calls. */
     public val isClosed: Boolean
         get() = state.get() != OPEN
@@ -292,7 +298,8 @@ public class RunSyncLoop private constructor(
 
     /**
      * A snapshot of the loop's state, readable at any time from any thread: tasks queued, calls in flight,
-     * background tasks, worker threads (alive, busy, waiting for a slot) and the stalls the watchdog saw.
+     * background tasks, worker threads (alive, busy, waiting for a slot), the stalls the watchdog saw, and
+     * each concurrency limit's occupancy.
      */
     public fun stats(): LoopStats {
         val started = (thread.taskSeq + 1) / 2
@@ -306,6 +313,7 @@ public class RunSyncLoop private constructor(
             workerLimit = workerLimit,
             stalls = stallStats.stalls,
             longestStall = java.time.Duration.ofNanos(stallStats.longestNanos),
+            limits = limits.stats(),
         )
     }
 

@@ -98,6 +98,9 @@ public final class Report {
         for (String jdk : jdks) {
             gather(jdk);
         }
+        for (String jdk : jdks) {
+            features(jdk);
+        }
         idle();
         pythonComparison(base);
         line("## Reproduce");
@@ -158,6 +161,10 @@ public final class Report {
                 gather.isPresent() && awaitAll.isPresent()
                         ? Optional.of(gather.get().bytesPerOp() / awaitAll.get().bytesPerOp()) : Optional.empty(),
                 r -> r <= 1.0, "×");
+        Optional<Result> watchdogOn = find(jdk, "FeatureCostBenchmark", "syncWatchdogOn", "avgt", 1, null);
+        Optional<Result> watchdogOff = find(jdk, "FeatureCostBenchmark", "syncWatchdogOff", "avgt", 1, null);
+        ratioTarget("the watchdog costs `Bridge.sync` nothing measurable (on ÷ off ≤ 1.1)", watchdogOn, watchdogOff,
+                r -> r <= 1.1);
         Optional<Double> idle = idleCpu(jdk, "adaptiveCpuMillis");
         target("an idle loop uses no measurable CPU after its spin window (CPU time over 1 s)", idle,
                 ms -> ms < 5, " ms");
@@ -314,6 +321,48 @@ public final class Report {
                     + fmt(r.bytesPerOp() / n) + " |");
         }
         line();
+    }
+
+    /** Feature costs against their baselines: each pair measured in the same run. */
+    private void features(String jdk) {
+        Optional<Result> worker = find(jdk, "FeatureCostBenchmark", "workerOffload", "avgt", 1, null);
+        Optional<Result> io = find(jdk, "FeatureCostBenchmark", "ioOffload", "avgt", 1, null);
+        Optional<Result> on = find(jdk, "FeatureCostBenchmark", "syncWatchdogOn", "avgt", 1, null);
+        Optional<Result> off = find(jdk, "FeatureCostBenchmark", "syncWatchdogOff", "avgt", 1, null);
+        Optional<Result> limitSuspend = find(jdk, "FeatureCostBenchmark", "limitSuspend", "avgt", 1, null);
+        Optional<Result> semaphoreSuspend = find(jdk, "FeatureCostBenchmark", "semaphoreSuspend", "avgt", 1, null);
+        Optional<Result> limitBlocking = find(jdk, "FeatureCostBenchmark", "limitBlocking", "avgt", 1, null);
+        Optional<Result> semaphoreBlocking = find(jdk, "FeatureCostBenchmark", "semaphoreBlocking", "avgt", 1, null);
+        if (worker.isEmpty() && on.isEmpty()) {
+            return;
+        }
+        line("## What the features cost (JDK " + jdk + ")");
+        line();
+        line("`FeatureCostBenchmark`: `workerOffload` hands a trivial blocking block from a coroutine on the loop to"
+                + " a corobridge worker thread and back (`runInWorkerThread`, 100 in a row, per block);"
+                + " `ioOffload` does the same with `withContext(Dispatchers.IO)`. `limitSuspend`: an uncontended"
+                + " `withConcurrencyLimit(\"bench\") { }` in a coroutine on the loop (100 in a row, per block), against"
+                + " a kotlinx `Semaphore.withPermit { }`; `limitBlocking`: an uncontended blocking `acquire` and"
+                + " `close` on the caller's thread, against `java.util.concurrent.Semaphore`. `syncWatchdogOn`/`Off`: one"
+                + " `Bridge.sync` of a call that returns at once, on a loop the watchdog samples and on one it"
+                + " ignores (the loop's per-task counter, a plain ordered store, is there in both).");
+        line();
+        line("| benchmark | µs/op | B/op | × baseline | baseline |");
+        line("|---|---|---|---|---|");
+        featureRow(worker, io, "`ioOffload`");
+        featureRow(io, io, "`ioOffload`");
+        featureRow(limitSuspend, semaphoreSuspend, "`semaphoreSuspend`");
+        featureRow(semaphoreSuspend, semaphoreSuspend, "`semaphoreSuspend`");
+        featureRow(limitBlocking, semaphoreBlocking, "`semaphoreBlocking`");
+        featureRow(semaphoreBlocking, semaphoreBlocking, "`semaphoreBlocking`");
+        featureRow(on, off, "`syncWatchdogOff`");
+        featureRow(off, off, "`syncWatchdogOff`");
+        line();
+    }
+
+    private void featureRow(Optional<Result> r, Optional<Result> baseline, String baselineName) {
+        r.ifPresent(result -> line("| `" + result.method() + "` | " + scoreCell(result) + " | " + bytes(result) + " | "
+                + ratioCell(r, baseline) + " | " + baselineName + " |"));
     }
 
     private void idle() {

@@ -1,0 +1,124 @@
+package io.corobridge.benchmarks;
+
+import io.corobridge.Bridge;
+import io.corobridge.LoopBridge;
+import io.corobridge.SuspendCall;
+import io.corobridge.core.RunSyncLoop;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * What the features beyond the bare hand-off cost, each against its baseline in the same run: a blocking block
+ * offloaded to corobridge's worker threads vs {@code withContext(Dispatchers.IO)}, an uncontended concurrency
+ * limit vs a plain semaphore (suspending and blocking), and a {@code Bridge.sync} on a loop the watchdog
+ * samples vs one it ignores.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+public class FeatureCostBenchmark {
+    static final int OFFLOADS = 100;
+    static final Duration TIMEOUT = Duration.ofSeconds(5);
+
+    @State(Scope.Benchmark)
+    public static class Loops {
+        RunSyncLoop watched;
+        RunSyncLoop unwatched;
+        LoopBridge watchedBridge;
+        LoopBridge unwatchedBridge;
+        SuspendCall<Object> immediate = c -> Fixture.ANSWER;
+        SuspendCall<Integer> workerOffloads;
+        SuspendCall<Integer> ioOffloads;
+        SuspendCall<Integer> limitedBlocks;
+        SuspendCall<Integer> semaphoreBlocks;
+        java.util.concurrent.Semaphore jucSemaphore = new java.util.concurrent.Semaphore(8);
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            watched = RunSyncLoop.create("bench-watched");
+            watched.setStallThreshold(Duration.ofMillis(100)); // the default, said out loud
+            unwatched = RunSyncLoop.create("bench-unwatched");
+            unwatched.setStallThreshold(null);
+            watchedBridge = Bridge.on(watched);
+            unwatchedBridge = Bridge.on(unwatched);
+            RunSyncLoop loop = watched;
+            workerOffloads = c -> Baselines.workerOffloads(loop, OFFLOADS, c);
+            ioOffloads = c -> Baselines.ioOffloads(OFFLOADS, c);
+            watched.getLimits().create("bench", 8);
+            kotlinx.coroutines.sync.Semaphore permits = kotlinx.coroutines.sync.SemaphoreKt.Semaphore(8, 0);
+            limitedBlocks = c -> Baselines.limitedBlocks(loop.getLimits(), OFFLOADS, c);
+            semaphoreBlocks = c -> Baselines.semaphoreBlocks(permits, OFFLOADS, c);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            watched.close();
+            unwatched.close();
+        }
+    }
+
+    /** One blocking block run on a corobridge worker thread from a coroutine on the loop, and back. */
+    @Benchmark
+    @OperationsPerInvocation(OFFLOADS)
+    public Object workerOffload(Loops l) {
+        return l.watchedBridge.sync(l.workerOffloads);
+    }
+
+    /** The same through {@code withContext(Dispatchers.IO)}. */
+    @Benchmark
+    @OperationsPerInvocation(OFFLOADS)
+    public Object ioOffload(Loops l) {
+        return l.watchedBridge.sync(l.ioOffloads);
+    }
+
+    /** An uncontended {@code withConcurrencyLimit("bench") { }} in a coroutine on the loop, per block. */
+    @Benchmark
+    @OperationsPerInvocation(OFFLOADS)
+    public Object limitSuspend(Loops l) {
+        return l.watchedBridge.sync(l.limitedBlocks);
+    }
+
+    /** The same with a kotlinx {@code Semaphore.withPermit { }}. */
+    @Benchmark
+    @OperationsPerInvocation(OFFLOADS)
+    public Object semaphoreSuspend(Loops l) {
+        return l.watchedBridge.sync(l.semaphoreBlocks);
+    }
+
+    /** An uncontended blocking {@code acquire(timeout, "bench")} and {@code close()} on the caller's thread. */
+    @Benchmark
+    public Object limitBlocking(Loops l) {
+        io.corobridge.core.LimitSlots slots = l.watched.getLimits().acquire(TIMEOUT, "bench");
+        slots.close();
+        return slots;
+    }
+
+    /** The same with {@code java.util.concurrent.Semaphore}. */
+    @Benchmark
+    public Object semaphoreBlocking(Loops l) throws InterruptedException {
+        l.jucSemaphore.acquire();
+        l.jucSemaphore.release();
+        return l.jucSemaphore;
+    }
+
+    /** {@code Bridge.sync} of a call that returns at once, on a loop the watchdog samples (every 25 ms). */
+    @Benchmark
+    public Object syncWatchdogOn(Loops l) {
+        return l.watchedBridge.sync(l.immediate);
+    }
+
+    /** The same on a loop whose watchdog is off. */
+    @Benchmark
+    public Object syncWatchdogOff(Loops l) {
+        return l.unwatchedBridge.sync(l.immediate);
+    }
+}

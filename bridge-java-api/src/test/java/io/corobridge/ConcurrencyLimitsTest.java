@@ -1,0 +1,89 @@
+package io.corobridge;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.corobridge.core.ConcurrencyLimitTimeoutException;
+import io.corobridge.core.RunSyncLoop;
+import io.corobridge.fixtures.UserService;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** {@link ConcurrencyLimits} as a Java caller sees it: blocking slots and limited calls. */
+class ConcurrencyLimitsTest {
+    private final RunSyncLoop loop = RunSyncLoop.create("java-limits");
+    private final LoopBridge bridge = Bridge.on(loop);
+    private final ConcurrencyLimits limits = bridge.limits();
+    private final UserService users = new UserService();
+
+    @AfterEach
+    void closeLoop() {
+        loop.close();
+        TestThreads.assertNone("corobridge-loop-java-limits");
+    }
+
+    @Test
+    void slotsAreHeldUntilClosedInTryWithResources() {
+        limits.create("db", 2);
+        ConcurrencyLimits.Slots first = limits.acquire(Duration.ofSeconds(5), "db");
+        ConcurrencyLimits.Slots second = limits.acquire(Duration.ofSeconds(5), "db");
+        assertEquals(2, limits.occupied("db"));
+        ConcurrencyLimitTimeoutException full = assertThrows(ConcurrencyLimitTimeoutException.class,
+                () -> limits.acquire(Duration.ofMillis(10), "db"));
+        assertTrue(full.getMessage().contains("held 2 / slots 2"), full.getMessage());
+        second.close();
+        assertEquals(1, limits.occupied("db"));
+        second.close(); // closing again gives nothing more back
+        assertEquals(1, limits.occupied("db"));
+        first.close();
+        try (ConcurrencyLimits.Slots slots = limits.acquire(Duration.ofSeconds(5), "db")) {
+            assertEquals(1, limits.occupied("db"), slots.toString());
+        }
+        assertEquals(0, limits.occupied("db"));
+        assertTrue(limits.totalWaitTime("db").compareTo(Duration.ofMillis(10)) >= 0, "the failed wait counted");
+    }
+
+    @Test
+    void aLimitedCallRespectsTheLimitInGatherAsyncAndLaunch() throws Exception {
+        limits.create("svc", 2);
+        AtomicInteger running = new AtomicInteger();
+        AtomicInteger most = new AtomicInteger();
+        CompletableFuture<String> gate = new CompletableFuture<>();
+        List<SuspendCall<String>> calls = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            calls.add(limits.limited(c -> users.tracked(
+                    () -> most.accumulateAndGet(running.incrementAndGet(), Math::max),
+                    running::decrementAndGet,
+                    "ok", c), "svc"));
+        }
+        CompletableFuture<List<String>> all = bridge.gatherAsync(calls);
+        CompletableFuture<String> held = bridge.async(limits.limited(c -> users.await(gate, c), "svc"));
+        BackgroundTask task = bridge.launch(limits.limited(c -> users.await(gate, c), "svc"));
+        assertEquals(20, all.get(10, TimeUnit.SECONDS).size());
+        TestThreads.awaitCondition("both gated calls hold a slot", () -> limits.occupied("svc") == 2);
+        gate.complete("open");
+        assertEquals("open", held.get(10, TimeUnit.SECONDS));
+        task.completion().get(10, TimeUnit.SECONDS);
+        assertEquals("user-1", bridge.sync(limits.limited(c -> users.load(1, c), "svc")));
+        assertTrue(most.get() <= 2, "at most 2 at once, saw " + most.get());
+        assertEquals(0, limits.occupied("svc"));
+        assertTrue(Bridge.limits() != null);
+    }
+
+    @Test
+    void badInputNamesTheArgument() {
+        NullPointerException tag = assertThrows(NullPointerException.class, () -> limits.acquire(Duration.ofSeconds(1), "a", null));
+        assertTrue(tag.getMessage().contains("tags[1]"), tag.getMessage());
+        assertThrows(NullPointerException.class, () -> limits.limited(null, "a"));
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
+                () -> limits.limited(c -> users.load(1, c), "nope"));
+        assertTrue(unknown.getMessage().contains("\"nope\""), unknown.getMessage());
+    }
+}

@@ -1,0 +1,307 @@
+package io.corobridge.core
+
+import io.corobridge.core.internal.CapacityLimiter
+import io.corobridge.core.internal.LoopDispatcher
+import io.corobridge.core.internal.LoopThread
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.locks.ReentrantLock
+import kotlin.concurrent.withLock
+import kotlin.coroutines.Continuation
+import kotlin.coroutines.ContinuationInterceptor
+import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
+import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.nanoseconds
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.withTimeoutOrNull
+
+/**
+ * A loop's named concurrency limits ([RunSyncLoop.limits]): "at most 10 running with tag `db`", set once and
+ * obeyed by coroutine code (which suspends for a slot) and by plain threads (which block) alike. The
+ * counterpart of Prefect's `prefect concurrency-limit` and `concurrency()`.
+ *
+ * ```kotlin
+ * loop.limits.create("db", 10)
+ * val rows = loop.limits.withConcurrencyLimit("db") { repository.query(sql) }
+ * ```
+ *
+ * - **Several tags** are taken in one global order (sorted by name) and all-or-nothing: a caller that cannot
+ *   get them all within its timeout gives back those it took. So callers asking for {a, b} and {b, a} never
+ *   deadlock. Repeated tags count once.
+ * - **Waiting** is first come, first served per tag. A coroutine suspends (the loop is never blocked); a
+ *   thread parks.
+ * - **Slots are released on every path**: normal end, exception, cancellation of a waiting or a running
+ *   coroutine, interrupt, timeout; never twice.
+ * - **No tags** runs the body unlimited and touches nothing.
+ *
+ * Safe to use from any thread.
+ */
+public class ConcurrencyLimits internal constructor() {
+    private val limits = ConcurrentHashMap<String, CapacityLimiter>()
+    private val definitions = ReentrantLock()
+
+    /**
+     * Defines [tag] with [slots] slots; 0 switches the tag off (asking for it then fails at once). Defining a
+     * tag again with the same size changes nothing; with another size it is allowed only while no slot of it
+     * is held.
+     *
+     * @throws IllegalArgumentException if [tag] is blank or [slots] is negative
+     * @throws IllegalStateException if [tag] exists with another size and some of its slots are held
+     */
+    public fun create(tag: String, slots: Int) {
+        require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
+        require(slots >= 0) { "slots must be 0 (tag switched off) or more, was $slots for tag \"$tag\"" }
+        definitions.withLock {
+            val existing = limits[tag]
+            if (existing == null) {
+                limits[tag] = CapacityLimiter(slots)
+                return
+            }
+            val occupancy = existing.occupancy()
+            if (occupancy.slots == slots) return
+            val held = existing.resizeIfIdle(slots)
+            check(held < 0) {
+                "concurrency limit \"$tag\" cannot change from ${occupancy.slots} to $slots slots while $held " +
+                    "of them are held; redefine it when none is"
+            }
+        }
+    }
+
+    /** The tags defined so far, sorted. */
+    public val tags: List<String>
+        get() = limits.keys.sorted()
+
+    /** Slots of [tag] held now. @throws IllegalArgumentException if [tag] is unknown */
+    public fun occupied(tag: String): Int = limiter(tag).heldCount
+
+    /** Callers waiting for a slot of [tag] now. @throws IllegalArgumentException if [tag] is unknown */
+    public fun waiting(tag: String): Int = limiter(tag).waitingCount
+
+    /**
+     * The time callers have spent waiting for slots of [tag], summed, since it was defined.
+     *
+     * @throws IllegalArgumentException if [tag] is unknown
+     */
+    public fun totalWaitTime(tag: String): java.time.Duration =
+        java.time.Duration.ofNanos(limiter(tag).waitedNanosTotal)
+
+    /** A snapshot of every limit, sorted by tag. */
+    public fun stats(): List<LimitStats> = tags.map { tag ->
+        val o = limiter(tag).occupancy()
+        LimitStats(tag, o.slots, o.held, o.waiting, java.time.Duration.ofNanos(o.waitedNanos))
+    }
+
+    /**
+     * Runs [block] holding one slot of each of [tags], suspending until they are all free (see the class for
+     * the order and fairness), and releases them however [block] ends. With a [timeout], gives back what it
+     * took and throws [ConcurrencyLimitTimeoutException] if it could not get them all in time; the timeout
+     * covers the waiting only, not [block].
+     *
+     * @throws IllegalArgumentException if a tag is unknown (the message lists the known tags)
+     * @throws IllegalStateException if a tag is switched off (0 slots), at once
+     */
+    public suspend fun <T> withConcurrencyLimit(
+        vararg tags: String,
+        timeout: Duration? = null,
+        block: suspend () -> T,
+    ): T {
+        if (tags.isEmpty()) return block()
+        require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
+        val taken = acquireSuspending(order(tags), timeout)
+        try {
+            return block()
+        } finally {
+            releaseAll(taken)
+        }
+    }
+
+    /**
+     * Takes one slot of each of [tags] for the calling thread, blocking it until all are free or [timeout]
+     * has passed; close the returned [LimitSlots] (try-with-resources) to give them back.
+     *
+     * @throws ConcurrencyLimitTimeoutException if they were not all free in time (none is then held)
+     * @throws java.util.concurrent.CancellationException if the thread is interrupted while waiting (none is
+     *   then held, and the interrupt flag is set again)
+     * @throws IllegalArgumentException if a tag is unknown, or [timeout] is not positive
+     * @throws IllegalStateException if a tag is switched off (0 slots), or if called on a loop thread, where
+     *   blocking would stall the loop (use [withConcurrencyLimit] or [limited] there)
+     */
+    public fun acquire(timeout: java.time.Duration, vararg tags: String): LimitSlots {
+        require(!timeout.isNegative && !timeout.isZero) { "timeout must be positive, was $timeout" }
+        check(Thread.currentThread() !is LoopThread) {
+            "acquire blocks its thread, and this is loop thread \"${Thread.currentThread().name}\": waiting there " +
+                "would stall every coroutine on the loop. Use withConcurrencyLimit (Kotlin) or limited(call, tags) " +
+                "(Java) in code that runs on the loop."
+        }
+        val ordered = order(tags)
+        if (ordered.isEmpty()) return LimitSlots(this, emptyList())
+        val timeoutNanos = try {
+            timeout.toNanos()
+        } catch (_: ArithmeticException) {
+            Long.MAX_VALUE / 4
+        }
+        val deadline = System.nanoTime() + timeoutNanos
+        val taken = ArrayList<Pair<String, CapacityLimiter>>(ordered.size)
+        try {
+            for ((tag, limiter) in ordered) {
+                val left = deadline - System.nanoTime()
+                val got = try {
+                    left > 0 && limiter.acquireBlocking(left)
+                } catch (_: CapacityLimiter.Off) {
+                    throw switchedOff(tag)
+                } catch (_: InterruptedException) {
+                    Thread.currentThread().interrupt()
+                    throw java.util.concurrent.CancellationException(
+                        "interrupted while waiting for concurrency limit \"$tag\"; no slot is held"
+                    )
+                }
+                if (!got) throw timedOut(tag, limiter, timeout)
+                taken.add(tag to limiter)
+            }
+        } catch (t: Throwable) {
+            releaseAll(taken)
+            throw t
+        }
+        return LimitSlots(this, taken)
+    }
+
+    /**
+     * Wraps [call] so that wherever it runs (`runSync`, `runAsync`, gathers, background tasks) it first takes a
+     * slot of each of [tags], suspending, and releases them when it ends.
+     *
+     * @throws IllegalArgumentException if a tag is unknown (checked now, and again when the call runs)
+     */
+    public fun <T> limited(call: ContinuationCall<T>, vararg tags: String): ContinuationCall<T> {
+        val names = tags.copyOf()
+        order(names) // unknown tags fail here, not at the first run
+        val body: suspend () -> T = {
+            withConcurrencyLimit(*names) {
+                suspendCoroutineUninterceptedOrReturn<T> { continuation -> call.invoke(continuation) }
+            }
+        }
+        return object : ContinuationCall<T> {
+            override fun invoke(continuation: Continuation<T>): Any? = body.startCoroutineUninterceptedOrReturn(continuation)
+        }
+    }
+
+    internal fun releaseAll(taken: List<Pair<String, CapacityLimiter>>) {
+        for (index in taken.indices.reversed()) taken[index].second.release()
+    }
+
+    private suspend fun acquireSuspending(
+        ordered: List<Pair<String, CapacityLimiter>>,
+        timeout: Duration?,
+    ): List<Pair<String, CapacityLimiter>> {
+        val deadline = timeout?.let { System.nanoTime() + it.inWholeNanoseconds.coerceAtMost(Long.MAX_VALUE / 4) }
+        val taken = ArrayList<Pair<String, CapacityLimiter>>(ordered.size)
+        try {
+            for ((tag, limiter) in ordered) {
+                try {
+                    if (deadline == null) {
+                        limiter.acquire()
+                    } else {
+                        val left = deadline - System.nanoTime()
+                        val got = left > 0 && withTimeoutOrNull(left.nanoseconds) {
+                            limiter.acquire()
+                            true
+                        } == true
+                        if (!got) throw timedOut(tag, limiter, java.time.Duration.ofNanos(timeout.inWholeNanoseconds))
+                    }
+                } catch (_: CapacityLimiter.Off) {
+                    throw switchedOff(tag)
+                }
+                taken.add(tag to limiter)
+            }
+        } catch (t: Throwable) {
+            releaseAll(taken)
+            throw t
+        }
+        return taken
+    }
+
+    /** The distinct tags with their limiters, in the one global order. */
+    private fun order(tags: Array<out String>): List<Pair<String, CapacityLimiter>> =
+        tags.distinct().sorted().map { it to limiter(it) }
+
+    private fun limiter(tag: String): CapacityLimiter =
+        limits[tag] ?: throw IllegalArgumentException(
+            "unknown concurrency limit \"$tag\"; known tags: " +
+                (tags.takeIf { it.isNotEmpty() }?.joinToString(", ") { "\"$it\"" } ?: "none (define one with create)")
+        )
+
+    private fun switchedOff(tag: String) = IllegalStateException(
+        "concurrency limit \"$tag\" has 0 slots: it is switched off, so nothing may run under it"
+    )
+
+    private fun timedOut(tag: String, limiter: CapacityLimiter, timeout: java.time.Duration): ConcurrencyLimitTimeoutException {
+        val o = limiter.occupancy()
+        return ConcurrencyLimitTimeoutException(
+            "no slot of concurrency limit \"$tag\" came free within $timeout (held ${o.held} / slots ${o.slots}, " +
+                "waiting ${o.waiting}); slots already taken for this call were given back",
+            tag, o.held, o.slots, o.waiting,
+        )
+    }
+}
+
+/**
+ * Slots taken by [ConcurrencyLimits.acquire]; [close] gives them back, once (closing again does nothing).
+ * May be closed from any thread.
+ */
+public class LimitSlots internal constructor(
+    private val owner: ConcurrencyLimits,
+    private val taken: List<Pair<String, CapacityLimiter>>,
+) : AutoCloseable {
+    private val closed = AtomicBoolean()
+
+    /** The tags held, in the order they were taken. */
+    public val tags: List<String>
+        get() = taken.map { it.first }
+
+    override fun close() {
+        if (closed.compareAndSet(false, true)) owner.releaseAll(taken)
+    }
+}
+
+/** One limit as [ConcurrencyLimits.stats] saw it. */
+public class LimitStats internal constructor(
+    public val tag: String,
+    public val slots: Int,
+    public val occupied: Int,
+    public val waiting: Int,
+    /** The time callers have spent waiting for its slots, summed, since it was defined. */
+    public val totalWaitTime: java.time.Duration,
+) {
+    override fun toString(): String =
+        "LimitStats(tag=$tag, slots=$slots, occupied=$occupied, waiting=$waiting, totalWaitTime=$totalWaitTime)"
+}
+
+/**
+ * No slot of [tag] came free in time. The message gives the tag's occupancy when the wait ended; slots of
+ * other tags taken for the same call were given back.
+ */
+public class ConcurrencyLimitTimeoutException(
+    message: String,
+    /** The tag whose slot did not come free. */
+    public val tag: String,
+    /** Its slots held when the wait ended. */
+    public val held: Int,
+    /** Its slots. */
+    public val slots: Int,
+    /** Callers waiting for it when the wait ended. */
+    public val waiting: Int,
+) : RuntimeException(message)
+
+/**
+ * [ConcurrencyLimits.withConcurrencyLimit] on the limits of the loop this coroutine runs on, or of
+ * [RunSyncLoop.default] when it runs elsewhere.
+ */
+public suspend fun <T> withConcurrencyLimit(
+    vararg tags: String,
+    timeout: Duration? = null,
+    block: suspend () -> T,
+): T {
+    val here = currentCoroutineContext()[ContinuationInterceptor]
+    val loop = (here as? LoopDispatcher)?.loop ?: RunContext.currentLoop ?: RunSyncLoop.default
+    return loop.limits.withConcurrencyLimit(*tags, timeout = timeout, block = block)
+}
