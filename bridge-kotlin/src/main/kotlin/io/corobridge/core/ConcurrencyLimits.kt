@@ -4,7 +4,7 @@ import io.corobridge.core.internal.CapacityLimiter
 import io.corobridge.core.internal.LoopDispatcher
 import io.corobridge.core.internal.LoopThread
 import java.util.concurrent.ConcurrentHashMap
-import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 import java.util.concurrent.locks.ReentrantLock
 import kotlin.concurrent.withLock
 import kotlin.coroutines.Continuation
@@ -108,11 +108,24 @@ public class ConcurrencyLimits internal constructor() {
     ): T {
         if (tags.isEmpty()) return block()
         require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
-        val taken = acquireSuspending(order(tags), timeout)
+        if (tags.size == 1) {
+            // The common case, kept free of allocation when a slot is free.
+            val tag = tags[0]
+            val limiter = limiter(tag)
+            if (!tryAcquire(tag, limiter)) acquireSuspending(arrayOf(tag), arrayOf(limiter), timeout)
+            try {
+                return block()
+            } finally {
+                limiter.release()
+            }
+        }
+        val ordered = order(tags)
+        val limiters = limitersOf(ordered)
+        acquireSuspending(ordered, limiters, timeout)
         try {
             return block()
         } finally {
-            releaseAll(taken)
+            releaseAll(limiters, limiters.size)
         }
     }
 
@@ -134,36 +147,42 @@ public class ConcurrencyLimits internal constructor() {
                 "would stall every coroutine on the loop. Use withConcurrencyLimit (Kotlin) or limited(call, tags) " +
                 "(Java) in code that runs on the loop."
         }
-        val ordered = order(tags)
-        if (ordered.isEmpty()) return LimitSlots(this, emptyList())
+        if (tags.isEmpty()) return LimitSlots(this, tags, emptyArray())
+        val ordered = if (tags.size == 1) arrayOf(tags[0]) else order(tags)
+        val limiters = limitersOf(ordered)
         val timeoutNanos = try {
             timeout.toNanos()
         } catch (_: ArithmeticException) {
             Long.MAX_VALUE / 4
         }
-        val deadline = System.nanoTime() + timeoutNanos
-        val taken = ArrayList<Pair<String, CapacityLimiter>>(ordered.size)
+        var deadline = 0L
+        var taken = 0
         try {
-            for ((tag, limiter) in ordered) {
-                val left = deadline - System.nanoTime()
-                val got = try {
-                    left > 0 && limiter.acquireBlocking(left)
-                } catch (_: CapacityLimiter.Off) {
-                    throw switchedOff(tag)
-                } catch (_: InterruptedException) {
-                    Thread.currentThread().interrupt()
-                    throw java.util.concurrent.CancellationException(
-                        "interrupted while waiting for concurrency limit \"$tag\"; no slot is held"
-                    )
+            while (taken < limiters.size) {
+                val tag = ordered[taken]
+                val limiter = limiters[taken]
+                if (!tryAcquire(tag, limiter)) {
+                    if (deadline == 0L) deadline = System.nanoTime() + timeoutNanos
+                    val left = deadline - System.nanoTime()
+                    val got = try {
+                        left > 0 && limiter.acquireBlocking(left)
+                    } catch (_: CapacityLimiter.Off) {
+                        throw switchedOff(tag)
+                    } catch (_: InterruptedException) {
+                        Thread.currentThread().interrupt()
+                        throw java.util.concurrent.CancellationException(
+                            "interrupted while waiting for concurrency limit \"$tag\"; no slot is held"
+                        )
+                    }
+                    if (!got) throw timedOut(tag, limiter, timeout)
                 }
-                if (!got) throw timedOut(tag, limiter, timeout)
-                taken.add(tag to limiter)
+                taken++
             }
         } catch (t: Throwable) {
-            releaseAll(taken)
+            releaseAll(limiters, taken)
             throw t
         }
-        return LimitSlots(this, taken)
+        return LimitSlots(this, ordered, limiters)
     }
 
     /**
@@ -174,7 +193,7 @@ public class ConcurrencyLimits internal constructor() {
      */
     public fun <T> limited(call: ContinuationCall<T>, vararg tags: String): ContinuationCall<T> {
         val names = tags.copyOf()
-        order(names) // unknown tags fail here, not at the first run
+        limitersOf(order(names)) // unknown tags fail here, not at the first run
         val body: suspend () -> T = {
             withConcurrencyLimit(*names) {
                 suspendCoroutineUninterceptedOrReturn<T> { continuation -> call.invoke(continuation) }
@@ -185,18 +204,26 @@ public class ConcurrencyLimits internal constructor() {
         }
     }
 
-    internal fun releaseAll(taken: List<Pair<String, CapacityLimiter>>) {
-        for (index in taken.indices.reversed()) taken[index].second.release()
+    /** Gives back the first [count] of [limiters], the last taken first. */
+    internal fun releaseAll(limiters: Array<CapacityLimiter>, count: Int) {
+        for (index in count - 1 downTo 0) limiters[index].release()
     }
 
-    private suspend fun acquireSuspending(
-        ordered: List<Pair<String, CapacityLimiter>>,
-        timeout: Duration?,
-    ): List<Pair<String, CapacityLimiter>> {
+    /** Takes a slot of [limiter] if one is free now; never waits, never allocates. */
+    private fun tryAcquire(tag: String, limiter: CapacityLimiter): Boolean = try {
+        limiter.tryAcquire()
+    } catch (_: CapacityLimiter.Off) {
+        throw switchedOff(tag)
+    }
+
+    /** Takes a slot of each limiter in turn, waiting (suspended) as needed; all or none. */
+    private suspend fun acquireSuspending(ordered: Array<String>, limiters: Array<CapacityLimiter>, timeout: Duration?) {
         val deadline = timeout?.let { System.nanoTime() + it.inWholeNanoseconds.coerceAtMost(Long.MAX_VALUE / 4) }
-        val taken = ArrayList<Pair<String, CapacityLimiter>>(ordered.size)
+        var taken = 0
         try {
-            for ((tag, limiter) in ordered) {
+            while (taken < limiters.size) {
+                val tag = ordered[taken]
+                val limiter = limiters[taken]
                 try {
                     if (deadline == null) {
                         limiter.acquire()
@@ -211,18 +238,24 @@ public class ConcurrencyLimits internal constructor() {
                 } catch (_: CapacityLimiter.Off) {
                     throw switchedOff(tag)
                 }
-                taken.add(tag to limiter)
+                taken++
             }
         } catch (t: Throwable) {
-            releaseAll(taken)
+            releaseAll(limiters, taken)
             throw t
         }
-        return taken
     }
 
-    /** The distinct tags with their limiters, in the one global order. */
-    private fun order(tags: Array<out String>): List<Pair<String, CapacityLimiter>> =
-        tags.distinct().sorted().map { it to limiter(it) }
+    /** The distinct tags, in the one global order (sorted). */
+    private fun order(tags: Array<out String>): Array<String> {
+        val sorted = arrayOf(*tags)
+        sorted.sort()
+        var distinct = 0
+        for (tag in sorted) if (distinct == 0 || sorted[distinct - 1] != tag) sorted[distinct++] = tag
+        return if (distinct == sorted.size) sorted else sorted.copyOf(distinct).requireNoNulls()
+    }
+
+    private fun limitersOf(ordered: Array<String>): Array<CapacityLimiter> = Array(ordered.size) { limiter(ordered[it]) }
 
     private fun limiter(tag: String): CapacityLimiter =
         limits[tag] ?: throw IllegalArgumentException(
@@ -250,16 +283,23 @@ public class ConcurrencyLimits internal constructor() {
  */
 public class LimitSlots internal constructor(
     private val owner: ConcurrencyLimits,
-    private val taken: List<Pair<String, CapacityLimiter>>,
+    private val ordered: Array<out String>,
+    private val limiters: Array<CapacityLimiter>,
 ) : AutoCloseable {
-    private val closed = AtomicBoolean()
+    @Volatile
+    private var closed = 0
 
     /** The tags held, in the order they were taken. */
     public val tags: List<String>
-        get() = taken.map { it.first }
+        get() = ordered.toList()
 
     override fun close() {
-        if (closed.compareAndSet(false, true)) owner.releaseAll(taken)
+        if (CLOSED.compareAndSet(this, 0, 1)) owner.releaseAll(limiters, limiters.size)
+    }
+
+    private companion object {
+        private val CLOSED: AtomicIntegerFieldUpdater<LimitSlots> =
+            AtomicIntegerFieldUpdater.newUpdater(LimitSlots::class.java, "closed")
     }
 }
 
