@@ -72,8 +72,11 @@ public class RunSyncLoop private constructor(
     private val shutdownCallbacks = ShutdownCallbacks(this)
 
     internal val workerPool: WorkerPool = WorkerPool(this)
+    // Statistics, counted where the work is handed over so that a blocking call pays one striped increment
+    // on each side of its wait and nothing more: tasks queued = calls started + other tasks added - tasks run.
     private val callsStarted = LongAdder()
     private val callsEnded = LongAdder()
+    private val otherTasksAdded = LongAdder()
     internal val stallStats: StallStats = StallStats()
 
     @Volatile
@@ -304,7 +307,7 @@ public class RunSyncLoop private constructor(
     public fun stats(): LoopStats {
         val started = (thread.taskSeq + 1) / 2
         return LoopStats(
-            queuedTasks = maxOf(0L, thread.enqueued.sum() - started),
+            queuedTasks = maxOf(0L, callsStarted.sum() + otherTasksAdded.sum() - started),
             callsInFlight = maxOf(0L, callsStarted.sum() - callsEnded.sum()),
             backgroundTasks = backgroundTasks.count,
             workerThreads = workerPool.threadCount,
@@ -584,6 +587,7 @@ public class RunSyncLoop private constructor(
     /** Submits a call made elsewhere in the module (a background task's). */
     internal fun submitCall(call: LoopCall<*>) {
         checkOpen()
+        otherTasksAdded.increment()
         submit(call)
     }
 
@@ -667,6 +671,7 @@ public class RunSyncLoop private constructor(
             moveOff(context, task)
             return
         }
+        otherTasksAdded.increment()
         thread.enqueue(DispatchedTask(task, context))
         startIfNeeded()
         refuseIfEnded()

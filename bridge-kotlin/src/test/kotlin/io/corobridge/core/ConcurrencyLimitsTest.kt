@@ -123,6 +123,29 @@ class ConcurrencyLimitsTest {
     }
 
     @Test
+    fun `blocked threads and suspended coroutines share one queue, first come first served`() {
+        limits.create("one", 1)
+        repeatRounds(3) {
+            val order = ConcurrentLinkedQueue<String>()
+            val held = limits.acquire(long, "one")
+            val waiters = ArrayList<Thread>()
+            // Alternate threads and coroutines, each queued (and seen queued) before the next arrives.
+            for (i in 0 until 6) {
+                if (i % 2 == 0) {
+                    waiters += thread { limits.acquire(long, "one").use { order.add("thread-$i") } }
+                } else {
+                    loop.scope.launch { limits.withConcurrencyLimit("one") { order.add("coroutine-$i") } }
+                }
+                awaitState("waiter $i is queued") { limits.waiting("one") == i + 1 }
+            }
+            held.close()
+            waiters.forEach { it.join() }
+            awaitState("every waiter ran") { order.size == 6 && limits.occupied("one") == 0 }
+            assertEquals(List(6) { if (it % 2 == 0) "thread-$it" else "coroutine-$it" }, order.toList())
+        }
+    }
+
+    @Test
     fun `slots come back after an exception and after cancelling a running coroutine`() {
         limits.create("x", 2)
         val failure = IllegalStateException("boom")

@@ -3,7 +3,6 @@ package io.corobridge.core.internal
 import io.corobridge.core.RunSyncLoop
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
-import java.util.concurrent.atomic.LongAdder
 import java.util.concurrent.locks.LockSupport
 
 /*
@@ -27,10 +26,6 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     val queue = TaskQueue()
     private val sleeping = AtomicBoolean()
 
-    /** Tasks ever added; with [taskSeq], how many wait (see RunSyncLoop.stats). Striped: producers do not contend. */
-    @JvmField
-    val enqueued = LongAdder()
-
     /**
      * Twice the tasks started, plus one while a task runs: odd means busy. Only this thread writes it, with an
      * ordered store (no fence); the watchdog reads it to spot a task that runs too long.
@@ -48,7 +43,6 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     /** Adds a task (a submitted call or a dispatched step) and wakes the loop if it sleeps. Any thread. */
     fun enqueue(task: QueuedTask) {
         queue.push(task)
-        enqueued.increment()
         if (sleeping.get() && sleeping.compareAndSet(true, false)) {
             LockSupport.unpark(this)
         }
