@@ -438,8 +438,7 @@ public class RunSyncLoop private constructor(
      */
     private fun awaitWorkers() {
         if (Thread.currentThread() is WorkerThread && (Thread.currentThread() as WorkerThread).loop === this) return
-        if (workerPool.awaitStopped(closeGraceNanos)) return
-        val stuck = workerPool.liveWorkers()
+        val stuck = workerPool.awaitStopped(closeGraceNanos)
         if (stuck.isEmpty()) return
         logger.log(
             System.Logger.Level.WARNING,

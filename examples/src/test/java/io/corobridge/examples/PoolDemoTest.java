@@ -47,7 +47,7 @@ class PoolDemoTest {
     void stopCapturing() {
         corobridge.removeHandler(capture);
         List<String> left = Thread.getAllStackTraces().keySet().stream()
-                .filter(t -> t.isAlive() && t.getName().contains("pool-demo"))
+                .filter(t -> t.isAlive() && t.getName().startsWith("corobridge-") && t.getName().contains("pool-demo"))
                 .map(Thread::getName)
                 .collect(Collectors.toList());
         assertEquals(List.of(), left, "threads left behind");

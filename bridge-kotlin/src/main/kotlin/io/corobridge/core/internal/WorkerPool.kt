@@ -1,6 +1,7 @@
 package io.corobridge.core.internal
 
 import io.corobridge.core.RunSyncLoop
+import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.RejectedExecutionException
 import java.util.concurrent.SynchronousQueue
 import java.util.concurrent.ThreadFactory
@@ -21,9 +22,16 @@ import kotlinx.coroutines.suspendCancellableCoroutine
 internal class WorkerPool(private val loop: RunSyncLoop) {
     val limiter = CapacityLimiter(DEFAULT_LIMIT)
     private val threadNumbers = AtomicInteger()
+
+    /** The threads made, kept so that closing can wait for each to be gone; dead ones are pruned as new come. */
+    private val threads: MutableSet<WorkerThread> = ConcurrentHashMap.newKeySet()
     private val executor = ThreadPoolExecutor(
         0, Int.MAX_VALUE, KEEP_ALIVE_SECONDS, TimeUnit.SECONDS, SynchronousQueue(),
-        ThreadFactory { task -> WorkerThread(loop, task, "corobridge-worker-${loop.name}-${threadNumbers.incrementAndGet()}") },
+        ThreadFactory { task ->
+            threads.removeIf { !it.isAlive }
+            WorkerThread(loop, task, "corobridge-worker-${loop.name}-${threadNumbers.incrementAndGet()}")
+                .also { threads.add(it) }
+        },
     )
 
     /** Worker threads alive now, busy or idle. */
@@ -55,12 +63,20 @@ internal class WorkerPool(private val loop: RunSyncLoop) {
         executor.shutdownNow()
     }
 
-    /** Waits up to [nanos] for every worker thread to end; true if they all did. */
-    fun awaitStopped(nanos: Long): Boolean = executor.awaitTermination(nanos, TimeUnit.NANOSECONDS)
-
-    /** Stacks of the workers still alive, for the message when some do not end. */
-    fun liveWorkers(): List<Thread> =
-        Thread.getAllStackTraces().keys.filter { it is WorkerThread && it.pool === this && it.isAlive }
+    /**
+     * Waits up to [nanos] for every worker thread to be gone (the pool reports termination a moment before its
+     * last thread has ended, so each thread is joined); returns those still alive.
+     */
+    fun awaitStopped(nanos: Long): List<Thread> {
+        val deadline = System.nanoTime() + nanos
+        executor.awaitTermination(nanos, TimeUnit.NANOSECONDS)
+        for (thread in threads) {
+            val left = deadline - System.nanoTime()
+            if (left <= 0) break
+            TimeUnit.NANOSECONDS.timedJoin(thread, left)
+        }
+        return threads.filter { it.isAlive }
+    }
 
     internal companion object {
         const val DEFAULT_LIMIT = 40
