@@ -707,6 +707,16 @@ public class RunSyncLoop private constructor(
         for (child in supervisorJob.children.toList()) {
             if (child is LoopCall<*>) child.abort(IllegalStateException(reason.message, reason.cause))
         }
+        for (call in latecomers) call.abort(IllegalStateException(reason.message, reason.cause))
+    }
+
+    /** Calls that started while the loop was closing and could not join the supervisor; see LoopCall.attachToLoop. */
+    private val latecomers: MutableSet<LoopCall<*>> = java.util.concurrent.ConcurrentHashMap.newKeySet()
+
+    /** Makes sure the caller of [call] is released when the loop gives up on its unfinished calls. */
+    internal fun keepUntilReleased(call: LoopCall<*>) {
+        latecomers.add(call)
+        releaseReason()?.let(call::abort) // the release may have gone by already
     }
 
     private fun unfinishedException(fatal: Throwable?): IllegalStateException =

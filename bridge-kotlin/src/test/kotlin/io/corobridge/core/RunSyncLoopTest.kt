@@ -118,6 +118,51 @@ class RunSyncLoopTest {
     }
 
     @Test
+    fun `close releases the caller of a call that suspends just after close began`() {
+        // The call's body runs while close() cancels the supervisor, which, having no children yet, finishes;
+        // only then does the body suspend and the call try to join it. Its caller, parked by then, must still
+        // be released when the loop gives up on its calls.
+        repeatRounds(2) {
+            val loop = RunSyncLoop.create("life-late")
+            loop.stallThreshold = null // the body holds the loop thread on purpose
+            // The caller spins instead of parking at once (a parked caller joins the supervisor early, which
+            // hides the race); it parks after 1 s, while a shutdown callback holds the close open.
+            loop.waitStrategy = WaitStrategy.adaptive(java.time.Duration.ofSeconds(1), java.time.Duration.ZERO)
+            val holdClose = CompletableDeferred<Unit>()
+            loop.onShutdown { holdClose.await() }
+            val started = CountDownLatch(1)
+            val proceed = CountDownLatch(1)
+            val gate = CompletableDeferred<Unit>()
+            val failure = CompletableFuture<Throwable>()
+            val caller = thread(name = "late-caller") {
+                try {
+                    loop.runSync {
+                        started.countDown()
+                        check(proceed.await(10, TimeUnit.SECONDS))
+                        withContext(NonCancellable) { gate.await() }
+                    }
+                } catch (e: Throwable) {
+                    failure.complete(e)
+                }
+            }
+            started.await()
+            val closer = thread(name = "late-closer") { loop.close() }
+            awaitState("the supervisor has finished") { loop.supervisorJob.isCompleted }
+            proceed.countDown()
+            awaitParkedInSync(caller)
+            holdClose.complete(Unit)
+            caller.join(TimeUnit.SECONDS.toMillis(10))
+            closer.join(TimeUnit.SECONDS.toMillis(10))
+            assertFalse(caller.isAlive, "the caller was released")
+            assertFalse(closer.isAlive, "close() returned")
+            val thrown = failure.getNow(null)
+            assertInstanceOf(IllegalStateException::class.java, thrown)
+            assertTrue(thrown.message!!.contains("closed before the call finished"), thrown.message)
+            gate.complete(Unit)
+        }
+    }
+
+    @Test
     fun `calls after close are refused with an IllegalStateException naming the loop`() {
         val loop = RunSyncLoop.create("life-after")
         loop.runSync { 1 }

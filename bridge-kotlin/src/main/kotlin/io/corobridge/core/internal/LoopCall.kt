@@ -79,7 +79,13 @@ internal abstract class LoopCall<T>(
 
     /** Makes the call a child of its parent job ([parentJob]), once; safe from any thread. */
     fun attachToLoop() {
-        if (setFlag(ATTACHED)) initParentJob(parentJob())
+        if (!setFlag(ATTACHED)) return
+        val parent = parentJob()
+        initParentJob(parent)
+        // A parent that is no longer active may have finished already (the loop began closing while this call
+        // was starting); then the call is not among its children, and the loop must be told of it directly, or
+        // releasing the callers at the end of close() would miss this one.
+        if (!parent.isActive) loop.keepUntilReleased(this)
     }
 
     /** The job this call becomes a child of: the loop's supervisor, which closing the loop cancels at once. */
