@@ -1,19 +1,16 @@
 package io.corobridge.core
 
 import io.corobridge.core.internal.CapacityLimiter
-import io.corobridge.core.internal.LoopDispatcher
 import io.corobridge.core.internal.LoopThread
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 import java.util.concurrent.locks.ReentrantLock
 import kotlin.concurrent.withLock
 import kotlin.coroutines.Continuation
-import kotlin.coroutines.ContinuationInterceptor
 import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.nanoseconds
-import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.withTimeoutOrNull
 
 /**
@@ -340,8 +337,4 @@ public suspend fun <T> withConcurrencyLimit(
     vararg tags: String,
     timeout: Duration? = null,
     block: suspend () -> T,
-): T {
-    val here = currentCoroutineContext()[ContinuationInterceptor]
-    val loop = (here as? LoopDispatcher)?.loop ?: RunContext.currentLoop ?: RunSyncLoop.default
-    return loop.limits.withConcurrencyLimit(*tags, timeout = timeout, block = block)
-}
+): T = loopOfThisCoroutine().limits.withConcurrencyLimit(*tags, timeout = timeout, block = block)

@@ -1,6 +1,7 @@
 package io.corobridge.core
 
 import io.corobridge.core.internal.LoopDispatcher
+import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.WorkerThread
 import kotlin.coroutines.ContinuationInterceptor
 import kotlinx.coroutines.currentCoroutineContext
@@ -9,10 +10,12 @@ import kotlinx.coroutines.currentCoroutineContext
  * Runs blocking [block] on a worker thread of the loop this coroutine runs on (or of [RunSyncLoop.default]
  * when it runs elsewhere) and suspends until it returns; see [RunSyncLoop.runInWorkerThread].
  */
-public suspend fun <T> runInWorkerThread(block: () -> T): T {
+public suspend fun <T> runInWorkerThread(block: () -> T): T = loopOfThisCoroutine().runInWorkerThread(block)
+
+/** The loop whose dispatcher runs the calling coroutine, else the loop of this thread, else the default loop. */
+internal suspend fun loopOfThisCoroutine(): RunSyncLoop {
     val here = currentCoroutineContext()[ContinuationInterceptor]
-    val loop = (here as? LoopDispatcher)?.loop ?: RunContext.currentLoop ?: RunSyncLoop.default
-    return loop.runInWorkerThread(block)
+    return (here as? LoopDispatcher)?.loop ?: RunContext.currentLoop ?: RunSyncLoop.default
 }
 
 /**
@@ -47,7 +50,7 @@ public object RunContext {
     /** True on a loop's own thread, that is, inside a coroutine or call running on a [RunSyncLoop]. */
     @JvmStatic
     public val isOnLoopThread: Boolean
-        get() = Thread.currentThread() is io.corobridge.core.internal.LoopThread
+        get() = Thread.currentThread() is LoopThread
 
     /** True on a worker thread, that is, inside blocking code started by `runInWorkerThread`. */
     @JvmStatic
@@ -58,7 +61,7 @@ public object RunContext {
     @JvmStatic
     public val currentLoop: RunSyncLoop?
         get() = when (val thread = Thread.currentThread()) {
-            is io.corobridge.core.internal.LoopThread -> thread.loop
+            is LoopThread -> thread.loop
             is WorkerThread -> thread.loop
             else -> null
         }

@@ -66,13 +66,19 @@ class WatchdogTest {
             assertTrue(report.message.contains("runInWorkerThread"), "the report says what to do instead")
             assertEquals(allStallReports(log, loop).size.toLong(), loop.stats().stalls)
             val stallsBefore = loop.stats().stalls
-            // Calls that suspend for long are not stalls: the loop thread is free meanwhile.
+            // A call that suspends for long, and one whose worker blocks for long, are not stalls: the loop
+            // thread is free meanwhile. Let four thresholds pass with both in flight.
             val gate = CompletableDeferred<Unit>()
+            val releaseWorker = CountDownLatch(1)
             val waiter = thread(name = "suspended-caller") { loop.runSync { gate.await() } }
-            awaitState("the call is in flight") { loop.stats().callsInFlight == 1L }
-            assertTrue(loop.runSync { loop.runInWorkerThread { Thread.sleep(60); true } })
+            val working = loop.runAsync { loop.runInWorkerThread { check(releaseWorker.await(10, TimeUnit.SECONDS)) } }
+            awaitState("both calls are in flight") { loop.stats().let { it.callsInFlight == 2L && it.workersBusy == 1 } }
+            val since = System.nanoTime()
+            awaitState("four thresholds pass") { System.nanoTime() - since > TimeUnit.MILLISECONDS.toNanos(200) }
             gate.complete(Unit)
+            releaseWorker.countDown()
             waiter.join()
+            working.get(10, TimeUnit.SECONDS)
             assertEquals(stallsBefore, loop.stats().stalls)
         }
     }
