@@ -2,6 +2,7 @@ package io.corobridge.core
 
 import io.corobridge.core.internal.CapacityLimiter
 import io.corobridge.core.internal.LoopThread
+import io.corobridge.core.internal.loopOfThisCoroutine
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 import java.util.concurrent.locks.ReentrantLock

@@ -1,22 +1,14 @@
 package io.corobridge.core
 
-import io.corobridge.core.internal.LoopDispatcher
+import io.corobridge.core.internal.loopOfThisCoroutine
 import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.WorkerThread
-import kotlin.coroutines.ContinuationInterceptor
-import kotlinx.coroutines.currentCoroutineContext
 
 /**
  * Runs blocking [block] on a worker thread of the loop this coroutine runs on (or of [RunSyncLoop.default]
  * when it runs elsewhere) and suspends until it returns; see [RunSyncLoop.runInWorkerThread].
  */
 public suspend fun <T> runInWorkerThread(block: () -> T): T = loopOfThisCoroutine().runInWorkerThread(block)
-
-/** The loop whose dispatcher runs the calling coroutine, else the loop of this thread, else the default loop. */
-internal suspend fun loopOfThisCoroutine(): RunSyncLoop {
-    val here = currentCoroutineContext()[ContinuationInterceptor]
-    return (here as? LoopDispatcher)?.loop ?: RunContext.currentLoop ?: RunSyncLoop.default
-}
 
 /**
  * From blocking code on a worker thread: runs the suspend [block] on the worker's loop and blocks this worker
