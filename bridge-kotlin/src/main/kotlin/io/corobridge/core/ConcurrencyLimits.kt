@@ -2,9 +2,9 @@ package io.corobridge.core
 
 import io.corobridge.core.internal.CapacityLimiter
 import io.corobridge.core.internal.LoopThread
+import io.corobridge.core.internal.TakenSlots
 import io.corobridge.core.internal.loopOfThisCoroutine
 import java.util.concurrent.ConcurrentHashMap
-import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 import java.util.concurrent.locks.ReentrantLock
 import kotlin.concurrent.withLock
 import kotlin.coroutines.Continuation
@@ -145,7 +145,7 @@ public class ConcurrencyLimits internal constructor() {
                 "would stall every coroutine on the loop. Use withConcurrencyLimit (Kotlin) or limited(call, tags) " +
                 "(Java) in code that runs on the loop."
         }
-        if (tags.isEmpty()) return LimitSlots(this, tags, emptyArray())
+        if (tags.isEmpty()) return TakenSlots(this, tags, emptyArray())
         val ordered = if (tags.size == 1) arrayOf(tags[0]) else order(tags)
         val limiters = limitersOf(ordered)
         val timeoutNanos = try {
@@ -180,7 +180,7 @@ public class ConcurrencyLimits internal constructor() {
             releaseAll(limiters, taken)
             throw t
         }
-        return LimitSlots(this, ordered, limiters)
+        return TakenSlots(this, ordered, limiters)
     }
 
     /**
@@ -279,26 +279,12 @@ public class ConcurrencyLimits internal constructor() {
  * Slots taken by [ConcurrencyLimits.acquire]; [close] gives them back, once (closing again does nothing).
  * May be closed from any thread.
  */
-public class LimitSlots internal constructor(
-    private val owner: ConcurrencyLimits,
-    private val ordered: Array<out String>,
-    private val limiters: Array<CapacityLimiter>,
-) : AutoCloseable {
-    @Volatile
-    private var closed = 0
-
+public interface LimitSlots : AutoCloseable {
     /** The tags held, in the order they were taken. */
     public val tags: List<String>
-        get() = ordered.toList()
 
-    override fun close() {
-        if (CLOSED.compareAndSet(this, 0, 1)) owner.releaseAll(limiters, limiters.size)
-    }
-
-    private companion object {
-        private val CLOSED: AtomicIntegerFieldUpdater<LimitSlots> =
-            AtomicIntegerFieldUpdater.newUpdater(LimitSlots::class.java, "closed")
-    }
+    /** Gives the slots back; closing again does nothing. */
+    override fun close()
 }
 
 /** One limit as [ConcurrencyLimits.stats] saw it. */
