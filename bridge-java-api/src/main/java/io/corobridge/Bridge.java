@@ -144,6 +144,16 @@ public final class Bridge {
     }
 
     /**
+     * Returns a Java facade over an object with suspend methods, calling them on the default loop. See {@link
+     * LoopBridge#facade(Class, Object)}.
+     *
+     * @since 0.1
+     */
+    public static <F> F facade(Class<F> facadeInterface, Object suspendImplementation) {
+        return defaultBridge().facade(facadeInterface, suspendImplementation);
+    }
+
+    /**
      * Returns the named concurrency limits of the default loop. See {@link ConcurrencyLimits}.
      *
      * @since 0.1

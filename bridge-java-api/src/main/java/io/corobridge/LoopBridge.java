@@ -230,6 +230,28 @@ public final class LoopBridge {
     }
 
     /**
+     * Returns an implementation of the Java interface {@code facadeInterface} whose methods call the suspend
+     * methods of {@code suspendImplementation} on this bridge's loop: {@code User load(String)} blocks like
+     * {@link #sync(SuspendCall)}, {@code CompletableFuture<User> loadAsync(String)} returns at once like
+     * {@link #async(SuspendCall)}. Default methods run as written.
+     *
+     * <p>Every method is checked now, not at its first call: one {@link IllegalArgumentException} lists each
+     * method without a matching suspend method, with ambiguous overloads, or with incompatible types.
+     * Exceptions pass through unchanged when unchecked or declared by the facade method; an undeclared checked
+     * exception arrives wrapped in {@link java.lang.reflect.UndeclaredThrowableException}. Calls cost a method
+     * handle invocation on top of {@code sync}/{@code async}; no reflection per call.
+     *
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code facadeInterface} is not an interface or does not match
+     * @since 0.1
+     */
+    public <F> F facade(Class<F> facadeInterface, Object suspendImplementation) {
+        Objects.requireNonNull(facadeInterface, "facadeInterface must not be null");
+        Objects.requireNonNull(suspendImplementation, "suspendImplementation must not be null");
+        return loop.facade(facadeInterface, suspendImplementation);
+    }
+
+    /**
      * Returns this loop's named concurrency limits (one registry per loop).
      *
      * @since 0.1

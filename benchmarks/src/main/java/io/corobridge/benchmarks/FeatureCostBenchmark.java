@@ -41,6 +41,9 @@ public class FeatureCostBenchmark {
         SuspendCall<Integer> limitedBlocks;
         SuspendCall<Integer> semaphoreBlocks;
         java.util.concurrent.Semaphore jucSemaphore = new java.util.concurrent.Semaphore(8);
+        Answers answers = new Answers();
+        SuspendCall<Integer> directAnswer;
+        AnswerFacade facade;
 
         @Setup(Level.Trial)
         public void setUp() {
@@ -57,6 +60,8 @@ public class FeatureCostBenchmark {
             kotlinx.coroutines.sync.Semaphore permits = kotlinx.coroutines.sync.SemaphoreKt.Semaphore(8, 0);
             limitedBlocks = c -> Baselines.limitedBlocks(loop.getLimits(), OFFLOADS, c);
             semaphoreBlocks = c -> Baselines.semaphoreBlocks(permits, OFFLOADS, c);
+            directAnswer = c -> answers.answer(c);
+            facade = watchedBridge.facade(AnswerFacade.class, answers);
         }
 
         @TearDown(Level.Trial)
@@ -108,6 +113,23 @@ public class FeatureCostBenchmark {
         l.jucSemaphore.acquire();
         l.jucSemaphore.release();
         return l.jucSemaphore;
+    }
+
+    /** The Java face of {@link Answers}. */
+    public interface AnswerFacade {
+        int answer();
+    }
+
+    /** {@code Bridge.sync(c -> answers.answer(c))}: a suspend function that answers at once. */
+    @Benchmark
+    public Object directSync(Loops l) {
+        return l.watchedBridge.sync(l.directAnswer);
+    }
+
+    /** The same suspend function through a facade: {@code facade.answer()}. */
+    @Benchmark
+    public int facadeSync(Loops l) {
+        return l.facade.answer();
     }
 
     /** {@code Bridge.sync} of a call that returns at once, on a loop the watchdog samples (every 25 ms). */

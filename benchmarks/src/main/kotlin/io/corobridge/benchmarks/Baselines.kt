@@ -70,3 +70,9 @@ object Baselines {
         return sum
     }
 }
+
+/** A suspend function that answers at once, called directly and through a facade by FeatureCostBenchmark. */
+class Answers {
+    @Suppress("RedundantSuspendModifier")
+    suspend fun answer(): Int = 42
+}

@@ -300,6 +300,24 @@ public class RunSyncLoop private constructor(
     }
 
     /**
+     * Implements the Java interface [facadeInterface] over [implementation], an object with suspend methods,
+     * so Java code calls them as ordinary methods. For a suspend `load(id: String): User`, the interface may
+     * declare `User load(String id)`, which blocks on this loop like [runSync], and
+     * `CompletableFuture<User> loadAsync(String id)` (or `CompletionStage`), which returns at once like
+     * [runAsync]. Default methods run as written; `toString`, `equals` and `hashCode` are the proxy's own.
+     *
+     * Every abstract method is matched when the facade is made, by name, parameter types (boxing allowed) and
+     * result type; all mismatches are reported together. What the suspend method throws reaches the caller
+     * unchanged if it is unchecked or declared by the interface method, else wrapped in
+     * [java.lang.reflect.UndeclaredThrowableException].
+     *
+     * @throws IllegalArgumentException if [facadeInterface] is not an interface, or lists every method that
+     *   has no matching suspend method, matches several overloads, or has incompatible types
+     */
+    public fun <F : Any> facade(facadeInterface: Class<F>, implementation: Any): F =
+        io.corobridge.core.internal.Facades.create(this, facadeInterface, implementation)
+
+    /**
      * A snapshot of the loop's state, readable at any time from any thread: tasks queued, calls in flight,
      * background tasks, worker threads (alive, busy, waiting for a slot), the stalls the watchdog saw, and
      * each concurrency limit's occupancy.

@@ -333,6 +333,8 @@ public final class Report {
         Optional<Result> semaphoreSuspend = find(jdk, "FeatureCostBenchmark", "semaphoreSuspend", "avgt", 1, null);
         Optional<Result> limitBlocking = find(jdk, "FeatureCostBenchmark", "limitBlocking", "avgt", 1, null);
         Optional<Result> semaphoreBlocking = find(jdk, "FeatureCostBenchmark", "semaphoreBlocking", "avgt", 1, null);
+        Optional<Result> facadeSync = find(jdk, "FeatureCostBenchmark", "facadeSync", "avgt", 1, null);
+        Optional<Result> directSync = find(jdk, "FeatureCostBenchmark", "directSync", "avgt", 1, null);
         if (worker.isEmpty() && on.isEmpty()) {
             return;
         }
@@ -343,7 +345,9 @@ public final class Report {
                 + " `ioOffload` does the same with `withContext(Dispatchers.IO)`. `limitSuspend`: an uncontended"
                 + " `withConcurrencyLimit(\"bench\") { }` in a coroutine on the loop (100 in a row, per block), against"
                 + " a kotlinx `Semaphore.withPermit { }`; `limitBlocking`: an uncontended blocking `acquire` and"
-                + " `close` on the caller's thread, against `java.util.concurrent.Semaphore`. `syncWatchdogOn`/`Off`: one"
+                + " `close` on the caller's thread, against `java.util.concurrent.Semaphore`. `facadeSync`: a facade"
+                + " method over a suspend function that answers at once, against `Bridge.sync` of the same function"
+                + " (`directSync`). `syncWatchdogOn`/`Off`: one"
                 + " `Bridge.sync` of a call that returns at once, on a loop the watchdog samples and on one it"
                 + " ignores (the loop's per-task counter, a plain ordered store, is there in both).");
         line();
@@ -355,6 +359,8 @@ public final class Report {
         featureRow(semaphoreSuspend, semaphoreSuspend, "`semaphoreSuspend`");
         featureRow(limitBlocking, semaphoreBlocking, "`semaphoreBlocking`");
         featureRow(semaphoreBlocking, semaphoreBlocking, "`semaphoreBlocking`");
+        featureRow(facadeSync, directSync, "`directSync`");
+        featureRow(directSync, directSync, "`directSync`");
         featureRow(on, off, "`syncWatchdogOff`");
         featureRow(off, off, "`syncWatchdogOff`");
         line();
