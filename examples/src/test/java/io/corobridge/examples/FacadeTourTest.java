@@ -2,25 +2,13 @@ package io.corobridge.examples;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /** Runs the facade example and checks what it prints, so it cannot rot. */
 class FacadeTourTest {
     @Test
-    void facadeTourUsesTheRepositoryThroughItsJavaInterface() {
-        PrintStream original = System.out;
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-        try {
-            FacadeTour.main(new String[0]);
-        } finally {
-            System.setOut(original);
-        }
-        String output = captured.toString(StandardCharsets.UTF_8);
-        original.print(output);
+    void facadeTourUsesTheRepositoryThroughItsJavaInterface() throws Exception {
+        String output = PrintedOutput.of(() -> FacadeTour.main(new String[0]));
         assertTrue(output.contains("count() = 2"), output);
         assertTrue(output.contains("find(1) = User(id=1, name=Ada)"), output);
         assertTrue(output.contains("joined: User(id=2, name=Grace)"), output);

@@ -2,25 +2,13 @@ package io.corobridge.examples;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /** Runs the README's main job and checks what it reports, so the example cannot rot. */
 class QuickTourTest {
     @Test
     void quickTourShowsEachKindOfCallAndItsThreads() throws Exception {
-        PrintStream original = System.out;
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-        try {
-            QuickTour.main(new String[0]);
-        } finally {
-            System.setOut(original);
-        }
-        String output = captured.toString(StandardCharsets.UTF_8);
-        original.print(output);
+        String output = PrintedOutput.of(() -> QuickTour.main(new String[0]));
         assertTrue(output.contains("stock(apple) = 12, computed on 'corobridge-loop-default'"), output);
         assertTrue(output.contains("thenApply ran on 'corobridge-loop-default'"), output);
         assertTrue(output.contains("kiwi  = 21  (caller 'caller-kiwi', ran on 'corobridge-loop-default')"), output);
