@@ -11,6 +11,8 @@ import kotlinx.coroutines.cancelChildren
 import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.joinAll
 import kotlinx.coroutines.launch
+import io.corobridge.core.internal.CarriedContext
+import kotlin.coroutines.EmptyCoroutineContext
 import kotlinx.coroutines.withContext
 
 /**
@@ -134,7 +136,8 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
         check(!closed) { "this gather group is closed" }
         loop.checkOpen()
         val handle = GatherHandle<T>(this, forked.getAndIncrement())
-        scope.launch {
+        // The caller's carried context goes with the call (a child of a coroutine inherits it anyway).
+        scope.launch(CarriedContext.capture() ?: EmptyCoroutineContext) {
             try {
                 handle.succeed(runCall(call))
             } catch (e: Throwable) {

@@ -29,8 +29,8 @@ fun assertNoThreads(prefix: String) {
 }
 
 /** Captures what corobridge logs through System.Logger (which goes to java.util.logging by default). */
-class LogCapture : AutoCloseable {
-    private val logger: Logger = Logger.getLogger(RunSyncLoop::class.java.name)
+class LogCapture(loggerName: String = RunSyncLoop::class.java.name) : AutoCloseable {
+    private val logger: Logger = Logger.getLogger(loggerName)
     val records: MutableList<LogRecord> = CopyOnWriteArrayList()
     private val handler = object : Handler() {
         override fun publish(record: LogRecord) {

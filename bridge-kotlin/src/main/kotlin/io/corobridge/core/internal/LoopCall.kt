@@ -16,6 +16,9 @@ import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
  * finishes into, the Runnable the loop runs to start it, and its own link in the loop's call queue: on the
  * blocking path it is, with its coroutine context, all that a call allocates.
  *
+ * Its context is the loop's dispatcher, plus the values the caller's context carriers captured (see
+ * CarriedContext) when any are registered.
+ *
  * The body starts inside run(), on the loop thread, so its first line already runs there. It is invoked
  * directly with this record as its continuation: a body that returns a value completes the call at once; one
  * that returns COROUTINE_SUSPENDED completes it later through resumeWith, from whichever thread resumes it
@@ -31,7 +34,7 @@ import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 internal abstract class LoopCall<T>(
     loop: RunSyncLoop,
     private val body: Any,
-) : AbstractCoroutine<T>(loop.callContext, false, true), QueuedTask {
+) : AbstractCoroutine<T>(CarriedContext.callContext(loop), false, true), QueuedTask {
 
     /**
      * The loop this call runs on, found through its dispatcher in the call's context rather than kept in a
@@ -58,6 +61,10 @@ internal abstract class LoopCall<T>(
             resumeWith(Result.failure(getCancellationException()))
             return
         }
+        // The first step is started here, not dispatched, so kotlinx does not install the caller's context
+        // for it as it does for every later step: do it by hand.
+        val carried = context[CarriedContext]
+        val tokens = carried?.install()
         val result = try {
             @Suppress("UNCHECKED_CAST")
             if (body is ContinuationCall<*>) {
@@ -68,6 +75,8 @@ internal abstract class LoopCall<T>(
         } catch (e: Throwable) {
             resumeWith(Result.failure(e))
             return
+        } finally {
+            if (tokens != null) carried.restore(tokens)
         }
         if (result === COROUTINE_SUSPENDED) {
             attachToLoop()

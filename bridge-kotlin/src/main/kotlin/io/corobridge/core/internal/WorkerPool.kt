@@ -46,8 +46,9 @@ internal class WorkerPool(private val loop: RunSyncLoop) {
     suspend fun <T> run(block: () -> T): T {
         loop.checkOpen()
         limiter.acquire()
+        val carried = CarriedContext.capture()
         return suspendCancellableCoroutine { continuation ->
-            val task = WorkerTask(block, continuation, this)
+            val task = WorkerTask(block, continuation, this, carried)
             try {
                 executor.execute(task)
             } catch (refused: RejectedExecutionException) {
@@ -131,6 +132,7 @@ internal class WorkerTask<T>(
     private val block: () -> T,
     private val continuation: CancellableContinuation<T>,
     private val pool: WorkerPool,
+    private val carried: CarriedContext?,
 ) : Runnable {
     @Volatile
     var abandoned: Boolean = false
@@ -147,11 +149,14 @@ internal class WorkerTask<T>(
     override fun run() {
         val worker = Thread.currentThread() as WorkerThread
         worker.current = this
+        val tokens = carried?.install()
         val outcome = try {
             Result.success(block())
         } catch (t: Throwable) {
             Result.failure(t)
         } finally {
+            // The worker's own context is back before anyone hears that the block ended.
+            if (tokens != null) carried.restore(tokens)
             worker.current = null
             // The blocking code has ended: the slot is free before the caller hears of it.
             if (holdsSlot) pool.limiter.release()

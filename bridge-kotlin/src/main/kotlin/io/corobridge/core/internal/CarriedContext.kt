@@ -1,0 +1,208 @@
+package io.corobridge.core.internal
+
+import io.corobridge.core.ContextCarrier
+import io.corobridge.core.RunSyncLoop
+import java.util.ServiceConfigurationError
+import java.util.ServiceLoader
+import kotlin.coroutines.CoroutineContext
+import kotlinx.coroutines.ThreadContextElement
+
+/*
+ * Context propagation: the registry of carriers, and the coroutine context element that holds what one call
+ * captured and installs it around each step of the call's coroutine, wherever that step runs.
+ *
+ * kotlinx.coroutines calls updateThreadContext/restoreThreadContext around every dispatched or undispatched
+ * step of a coroutine whose context holds the element, on any dispatcher, and children inherit the element. A
+ * call's first step is started by LoopCall itself, which installs around it by hand; a worker's block is not a
+ * coroutine, and WorkerTask does the same around it.
+ */
+
+/** The registered carriers, as an array that is replaced (never changed) on registration. */
+internal object Carriers {
+    private val logger: System.Logger = System.getLogger(ContextCarrier::class.java.name)
+
+    @Volatile
+    private var registered: Array<ContextCarrier<Any?>> = loadServices()
+
+    /** The carriers now; empty unless some were registered or found by the service loader. */
+    fun current(): Array<ContextCarrier<Any?>> = registered
+
+    @Synchronized
+    fun register(carrier: ContextCarrier<*>) {
+        if (registered.any { it == carrier }) return
+        @Suppress("UNCHECKED_CAST")
+        registered = registered + (carrier as ContextCarrier<Any?>)
+    }
+
+    @Synchronized
+    fun unregister(carrier: ContextCarrier<*>): Boolean {
+        val left = registered.filter { it != carrier }
+        if (left.size == registered.size) return false
+        registered = left.toTypedArray()
+        return true
+    }
+
+    /** Carriers listed in META-INF/services; one that cannot be loaded is reported and left out. */
+    private fun loadServices(): Array<ContextCarrier<Any?>> {
+        val found = ArrayList<ContextCarrier<Any?>>()
+        val providers = ServiceLoader.load(ContextCarrier::class.java, ContextCarrier::class.java.classLoader).iterator()
+        while (true) {
+            try {
+                if (!providers.hasNext()) break
+                @Suppress("UNCHECKED_CAST")
+                found.add(providers.next() as ContextCarrier<Any?>)
+            } catch (broken: ServiceConfigurationError) {
+                logger.log(
+                    System.Logger.Level.ERROR,
+                    "a ContextCarrier listed in META-INF/services could not be loaded; its context is not " +
+                        "propagated: ${broken.message}",
+                    broken,
+                )
+            }
+        }
+        return found.toTypedArray()
+    }
+
+    fun reportInstallFailure(carrier: ContextCarrier<*>, what: String, failure: Throwable) {
+        if (failure is VirtualMachineError) throw failure
+        logger.log(
+            System.Logger.Level.ERROR,
+            "context carrier $carrier failed to $what on thread \"${Thread.currentThread().name}\"; the step " +
+                "runs on without it",
+            failure,
+        )
+    }
+}
+
+/** What one call captured: a value per carrier registered when it was made. */
+internal class CarriedContext private constructor(
+    private val carriers: Array<ContextCarrier<Any?>>,
+    private val values: Array<Any?>,
+) : ThreadContextElement<Array<Any?>> {
+
+    override val key: CoroutineContext.Key<*>
+        get() = Key
+
+    /** Makes the captured values current on this thread; returns what [restore] needs. */
+    fun install(): Array<Any?> {
+        val tokens = arrayOfNulls<Any?>(carriers.size)
+        for (i in carriers.indices) {
+            tokens[i] = try {
+                carriers[i].install(values[i])
+            } catch (failure: Throwable) {
+                Carriers.reportInstallFailure(carriers[i], "install the caller's context", failure)
+                NOT_INSTALLED
+            }
+        }
+        return tokens
+    }
+
+    /** Puts back what this thread had before [install], newest carrier first. */
+    fun restore(tokens: Array<Any?>) {
+        for (i in carriers.indices.reversed()) {
+            val token = tokens[i]
+            if (token === NOT_INSTALLED) continue
+            try {
+                carriers[i].restore(token)
+            } catch (failure: Throwable) {
+                Carriers.reportInstallFailure(carriers[i], "restore the thread's own context", failure)
+            }
+        }
+    }
+
+    override fun updateThreadContext(context: CoroutineContext): Array<Any?> = install()
+
+    override fun restoreThreadContext(context: CoroutineContext, oldState: Array<Any?>) {
+        restore(oldState)
+    }
+
+    override fun toString(): String = "CarriedContext(${carriers.size} carrier(s))"
+
+    companion object Key : CoroutineContext.Key<CarriedContext> {
+        private val NOT_INSTALLED = Any()
+
+        /**
+         * On the calling thread: the carried values, or null when no carrier is registered.
+         *
+         * @throws IllegalStateException if a carrier's capture throws (the call is then not made)
+         */
+        fun capture(): CarriedContext? {
+            val carriers = Carriers.current()
+            if (carriers.isEmpty()) return null
+            val values = arrayOfNulls<Any?>(carriers.size)
+            for (i in carriers.indices) {
+                values[i] = try {
+                    carriers[i].capture()
+                } catch (failure: Throwable) {
+                    if (failure is VirtualMachineError) throw failure
+                    throw IllegalStateException(
+                        "context carrier ${carriers[i]} failed to capture the calling thread's context; the call " +
+                            "was not made",
+                        failure,
+                    )
+                }
+            }
+            return CarriedContext(carriers, values)
+        }
+
+        /** The parent context of a call made now on [loop]: the loop's own, plus what the caller carries. */
+        fun callContext(loop: RunSyncLoop): CoroutineContext {
+            val carried = capture() ?: return loop.callContext
+            return loop.callContext + carried
+        }
+    }
+}
+
+/** The SLF4J MDC as a carrier, reached through method handles so that corobridge does not depend on SLF4J. */
+internal class Slf4jMdcCarrier private constructor(
+    private val copy: java.lang.invoke.MethodHandle,
+    private val set: java.lang.invoke.MethodHandle,
+    private val clear: java.lang.invoke.MethodHandle,
+) : ContextCarrier<Any?> {
+
+    override fun capture(): Any? = copy.invoke()
+
+    override fun install(value: Any?): Any? {
+        val previous: Any? = copy.invoke()
+        put(value)
+        return previous
+    }
+
+    override fun restore(token: Any?) {
+        put(token)
+    }
+
+    private fun put(map: Any?) {
+        if (map == null) clear.invoke() else set.invoke(map as Map<*, *>)
+    }
+
+    override fun equals(other: Any?): Boolean = other is Slf4jMdcCarrier
+
+    override fun hashCode(): Int = Slf4jMdcCarrier::class.hashCode()
+
+    override fun toString(): String = "ContextCarrier.slf4jMdc()"
+
+    companion object {
+        fun create(): Slf4jMdcCarrier? {
+            val mdc = findClass("org.slf4j.MDC") ?: return null
+            val lookup = java.lang.invoke.MethodHandles.publicLookup()
+            val mapType = java.lang.invoke.MethodType.methodType(Map::class.java)
+            return Slf4jMdcCarrier(
+                lookup.findStatic(mdc, "getCopyOfContextMap", mapType),
+                lookup.findStatic(mdc, "setContextMap", java.lang.invoke.MethodType.methodType(Void.TYPE, Map::class.java)),
+                lookup.findStatic(mdc, "clear", java.lang.invoke.MethodType.methodType(Void.TYPE)),
+            )
+        }
+
+        private fun findClass(name: String): Class<*>? {
+            for (loader in listOf(ContextCarrier::class.java.classLoader, Thread.currentThread().contextClassLoader)) {
+                try {
+                    return Class.forName(name, true, loader)
+                } catch (_: ClassNotFoundException) {
+                    // Not visible from this loader; try the next.
+                }
+            }
+            return null
+        }
+    }
+}
