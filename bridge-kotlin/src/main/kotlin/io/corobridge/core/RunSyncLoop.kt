@@ -608,7 +608,14 @@ public class RunSyncLoop private constructor(
         submit(call)
     }
 
-    private fun <T> reenter(body: Any, timeoutNanos: Long): T {
+    /**
+     * [runSync] for asyncDispatch, which has warned about the call site already: on a loop thread the re-entry
+     * policy applies without a warning of its own.
+     */
+    internal fun <T> runSyncWarned(block: suspend () -> T): T =
+        if (Thread.currentThread() is LoopThread) reenter(block, NO_TIMEOUT, warn = false) else sync(block, NO_TIMEOUT)
+
+    private fun <T> reenter(body: Any, timeoutNanos: Long, warn: Boolean = true): T {
         val site = CallSites.current()
         val here = Thread.currentThread().name
         val problem = "a blocking call into loop \"$name\" was made on loop thread \"$here\" at $site"
@@ -620,7 +627,7 @@ public class RunSyncLoop private constructor(
                     "waits for it. $advice (Set reentryPolicy = NEW_THREAD to run such calls on a new thread.)"
             )
             ReentryPolicy.NEW_THREAD -> {
-                if (CallSites.firstTime(site)) {
+                if (warn && CallSites.firstTime(site)) {
                     logger.log(
                         System.Logger.Level.WARNING,
                         "$problem; it runs on a new thread with its own event loop instead of deadlocking. " +

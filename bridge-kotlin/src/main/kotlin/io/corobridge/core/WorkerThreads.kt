@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.CallSites
 import io.corobridge.core.internal.loopOfThisCoroutine
 import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.WorkerThread
@@ -48,6 +49,19 @@ public object RunContext {
     @JvmStatic
     public val isInWorkerThread: Boolean
         get() = Thread.currentThread() is WorkerThread
+
+    /**
+     * True inside a coroutine: on a loop's thread, or on any thread where a suspend function is running below
+     * the caller (a coroutine on `Dispatchers.Default` or `IO`, the body of `runBlocking`, a
+     * `withContext` block). False in plain threads and in the blocking code of a worker thread, even when a
+     * coroutine waits for it. This is what dual entry points ([asyncDispatch]) ask before they block.
+     *
+     * Off a loop thread it walks the current thread's stack (compiled suspend functions have a recognisable
+     * signature), which costs a few microseconds: ask it once per decision, not in a hot loop.
+     */
+    @JvmStatic
+    public val isInCoroutine: Boolean
+        get() = Thread.currentThread() is LoopThread || CallSites.suspendFrameBelow()
 
     /** The loop whose thread or worker thread this is, or null elsewhere. */
     @JvmStatic

@@ -38,6 +38,43 @@ internal object CallSites {
         return frame?.toStackTraceElement()?.toString() ?: "unknown call site"
     }
 
+    /**
+     * For a function that calls into corobridge on its caller's behalf (a dual entry point built on
+     * asyncDispatch): that function's frame, as `Class.method`, and its caller's frame, the call site a warning
+     * should name. Kotlin's `name${'$'}default` bridges for default arguments are skipped.
+     */
+    fun entryPointAndCaller(): Pair<String, String> {
+        val walker = StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE)
+        return walker.walk { frames ->
+            val outside = frames.filter { !isLibraryFrame(it.declaringClass) }.iterator()
+            if (!outside.hasNext()) return@walk "unknown function" to "unknown call site"
+            val entry = outside.next()
+            var caller: StackWalker.StackFrame? = null
+            while (outside.hasNext()) {
+                val frame = outside.next()
+                val bridge = frame.declaringClass == entry.declaringClass &&
+                    frame.methodName.startsWith(entry.methodName + "${'$'}")
+                if (!bridge) {
+                    caller = frame
+                    break
+                }
+            }
+            "${entry.declaringClass.simpleName}.${entry.methodName}" to
+                (caller?.toStackTraceElement()?.toString() ?: "unknown call site")
+        }
+    }
+
+    /**
+     * True if a suspend function is running on this thread below the current frame: a frame of a compiled
+     * suspend function or lambda (it takes a Continuation last and returns Object, or is a resumed
+     * `invokeSuspend`). Walks the whole stack when there is none, so it costs microseconds.
+     */
+    fun suspendFrameBelow(): Boolean = StackWalker.getInstance().walk { frames ->
+        frames.anyMatch { it.methodName == "invokeSuspend" || it.descriptor.endsWith(SUSPEND_DESCRIPTOR_END) }
+    }
+
+    private const val SUSPEND_DESCRIPTOR_END = "Lkotlin/coroutines/Continuation;)Ljava/lang/Object;"
+
     /** True the first time [key] is seen, so a warning is given once. */
     fun firstTime(key: String): Boolean = warned.add(key)
 

@@ -46,7 +46,27 @@ internal object Facades {
             )
         }
         val handler = FacadeHandler(facade, implementation, invokers)
-        return facade.cast(Proxy.newProxyInstance(facade.classLoader, arrayOf(facade), handler))
+        val proxy = Proxy.newProxyInstance(facade.classLoader, arrayOf(facade), handler)
+        synchronized(proxyClasses) { proxyClasses[proxy.javaClass] = facade }
+        return facade.cast(proxy)
+    }
+
+    /** The proxy classes made for facades, with their interface; weak, so that unloading is not prevented. */
+    private val proxyClasses = java.util.WeakHashMap<Class<*>, Class<*>>()
+
+    /**
+     * For a method of a facade's proxy class: whether the facade runs it through a suspend method (its
+     * interface declares it abstract). Null for a method of any other class.
+     */
+    fun isSuspendBacked(method: Method): Boolean? {
+        if (!Proxy.isProxyClass(method.declaringClass)) return null
+        val facade = synchronized(proxyClasses) { proxyClasses[method.declaringClass] } ?: return null
+        val declared = try {
+            facade.getMethod(method.name, *method.parameterTypes)
+        } catch (_: NoSuchMethodException) {
+            return false // toString, equals, hashCode: the proxy's own
+        }
+        return !declared.isDefault && !Modifier.isStatic(declared.modifiers)
     }
 
     private sealed class Match {
