@@ -3,6 +3,8 @@ package io.corobridge.benchmarks;
 import io.corobridge.Bridge;
 import io.corobridge.LoopBridge;
 import io.corobridge.SuspendCall;
+import io.corobridge.core.ContextCarrier;
+import io.corobridge.core.ContextPropagation;
 import io.corobridge.core.RunSyncLoop;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -44,6 +46,7 @@ public class FeatureCostBenchmark {
         Answers answers = new Answers();
         SuspendCall<Integer> directAnswer;
         AnswerFacade facade;
+        DualAnswers dual;
 
         @Setup(Level.Trial)
         public void setUp() {
@@ -62,6 +65,7 @@ public class FeatureCostBenchmark {
             semaphoreBlocks = c -> Baselines.semaphoreBlocks(permits, OFFLOADS, c);
             directAnswer = c -> answers.answer(c);
             facade = watchedBridge.facade(AnswerFacade.class, answers);
+            dual = new DualAnswers(watched);
         }
 
         @TearDown(Level.Trial)
@@ -130,6 +134,40 @@ public class FeatureCostBenchmark {
     @Benchmark
     public int facadeSync(Loops l) {
         return l.facade.answer();
+    }
+
+    /**
+     * The same suspend function through its asyncDispatch twin, called from a plain thread: the dispatch looks
+     * at the thread (and walks its stack to rule out a coroutine) before it runs the call like {@code sync}.
+     */
+    @Benchmark
+    public int dualDispatchSync(Loops l) {
+        return l.dual.answer();
+    }
+
+    /** One context carrier registered (a thread-local holding a value on the caller), for the call below. */
+    @State(Scope.Thread)
+    public static class Carrying {
+        final ThreadLocal<String> requestId = new ThreadLocal<>();
+        final ContextCarrier<String> carrier = ContextCarrier.of(requestId);
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            ContextPropagation.register(carrier);
+            requestId.set("request-1");
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            ContextPropagation.unregister(carrier);
+            requestId.remove();
+        }
+    }
+
+    /** {@code Bridge.sync} of {@code c -> answers.answer(c)} carrying one thread-local value to the loop. */
+    @Benchmark
+    public Object syncContextCarried(Loops l, Carrying carrying) {
+        return l.watchedBridge.sync(l.directAnswer);
     }
 
     /** {@code Bridge.sync} of a call that returns at once, on a loop the watchdog samples (every 25 ms). */

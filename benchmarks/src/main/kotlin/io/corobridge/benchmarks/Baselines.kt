@@ -2,6 +2,7 @@ package io.corobridge.benchmarks
 
 import io.corobridge.core.ConcurrencyLimits
 import io.corobridge.core.RunSyncLoop
+import io.corobridge.core.asyncDispatch
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
@@ -75,4 +76,13 @@ object Baselines {
 class Answers {
     @Suppress("RedundantSuspendModifier")
     suspend fun answer(): Int = 42
+}
+
+/** [Answers] offered both ways, as a library would: `aanswer` suspends, `answer` is its asyncDispatch twin. */
+class DualAnswers(private val loop: RunSyncLoop) {
+    private val answers = Answers()
+
+    suspend fun aanswer(): Int = answers.answer()
+
+    fun answer(): Int = loop.asyncDispatch("DualAnswers.aanswer") { aanswer() }
 }

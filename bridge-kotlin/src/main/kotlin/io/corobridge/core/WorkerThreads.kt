@@ -1,6 +1,6 @@
 package io.corobridge.core
 
-import io.corobridge.core.internal.CallSites
+import io.corobridge.core.internal.CoroutineThreads
 import io.corobridge.core.internal.loopOfThisCoroutine
 import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.WorkerThread
@@ -51,17 +51,23 @@ public object RunContext {
         get() = Thread.currentThread() is WorkerThread
 
     /**
-     * True inside a coroutine: on a loop's thread, or on any thread where a suspend function is running below
-     * the caller (a coroutine on `Dispatchers.Default` or `IO`, the body of `runBlocking`, a
-     * `withContext` block). False in plain threads and in the blocking code of a worker thread, even when a
-     * coroutine waits for it. This is what dual entry points ([asyncDispatch]) ask before they block.
+     * True inside a coroutine: on a loop's thread, on a thread of kotlinx's `Dispatchers.Default` or
+     * `Dispatchers.IO` (coroutines, `withContext` blocks), and while `runBlocking` (or an unconfined coroutine)
+     * runs on the current thread. False in plain threads and in the blocking code of a worker thread, even
+     * when a coroutine waits for it. This is what dual entry points ([asyncDispatch]) ask before they block.
      *
-     * Off a loop thread it walks the current thread's stack (compiled suspend functions have a recognisable
-     * signature), which costs a few microseconds: ask it once per decision, not in a hot loop.
+     * It costs nanoseconds: it reads the thread and what kotlinx.coroutines keeps per thread, not the stack.
+     * So coroutines on a dispatcher made from an executor of your own (`asCoroutineDispatcher()`) are not
+     * recognised: their threads are plain threads.
      */
     @JvmStatic
     public val isInCoroutine: Boolean
-        get() = Thread.currentThread() is LoopThread || CallSites.suspendFrameBelow()
+        get() {
+            val thread = Thread.currentThread()
+            if (thread is LoopThread) return true
+            if (thread is WorkerThread) return CoroutineThreads.isEventLoopActive()
+            return CoroutineThreads.isSchedulerThread(thread) || CoroutineThreads.isEventLoopActive()
+        }
 
     /** The loop whose thread or worker thread this is, or null elsewhere. */
     @JvmStatic

@@ -5,6 +5,7 @@ import java.util.concurrent.CompletableFuture
 import java.util.logging.Level
 import kotlin.concurrent.thread
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.yield
@@ -198,6 +199,21 @@ class AsyncDispatchTest {
         assertTrue(runBlocking { withContext(Dispatchers.IO) { RunContext.isInCoroutine } }, "withContext(IO)")
         assertTrue(loop.runSync { RunContext.isInCoroutine }, "the loop")
         assertFalse(loop.runSync { runInWorkerThread { RunContext.isInCoroutine } }, "a worker's blocking code")
+        assertTrue(
+            loop.runSync { runInWorkerThread { runBlocking { RunContext.isInCoroutine } } },
+            "runBlocking inside a worker's blocking code",
+        )
+        assertFalse(RunContext.isInCoroutine, "the test thread once runBlocking has returned")
+        val pool = java.util.concurrent.Executors.newSingleThreadExecutor()
+        try {
+            val custom = runBlocking(pool.asCoroutineDispatcher()) {
+                RunContext.isInCoroutine
+            }
+            assertFalse(custom, "a dispatcher over an executor of one's own is not recognised (documented)")
+        } finally {
+            pool.shutdown()
+            assertTrue(pool.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS))
+        }
     }
 
     @Test

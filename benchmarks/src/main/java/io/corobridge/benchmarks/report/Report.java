@@ -335,6 +335,8 @@ public final class Report {
         Optional<Result> semaphoreBlocking = find(jdk, "FeatureCostBenchmark", "semaphoreBlocking", "avgt", 1, null);
         Optional<Result> facadeSync = find(jdk, "FeatureCostBenchmark", "facadeSync", "avgt", 1, null);
         Optional<Result> directSync = find(jdk, "FeatureCostBenchmark", "directSync", "avgt", 1, null);
+        Optional<Result> dualSync = find(jdk, "FeatureCostBenchmark", "dualDispatchSync", "avgt", 1, null);
+        Optional<Result> carried = find(jdk, "FeatureCostBenchmark", "syncContextCarried", "avgt", 1, null);
         if (worker.isEmpty() && on.isEmpty()) {
             return;
         }
@@ -347,7 +349,10 @@ public final class Report {
                 + " a kotlinx `Semaphore.withPermit { }`; `limitBlocking`: an uncontended blocking `acquire` and"
                 + " `close` on the caller's thread, against `java.util.concurrent.Semaphore`. `facadeSync`: a facade"
                 + " method over a suspend function that answers at once, against `Bridge.sync` of the same function"
-                + " (`directSync`). `syncWatchdogOn`/`Off`: one"
+                + " (`directSync`). `dualDispatchSync`: the same function through its `asyncDispatch` twin, called"
+                + " from a plain thread (which the dispatch checks, walking the stack to rule out a coroutine)."
+                + " `syncContextCarried`: `directSync` with one context carrier registered, carrying a thread-local"
+                + " value to the loop. `syncWatchdogOn`/`Off`: one"
                 + " `Bridge.sync` of a call that returns at once, on a loop the watchdog samples and on one it"
                 + " ignores (the loop's per-task counter, a plain ordered store, is there in both).");
         line();
@@ -360,6 +365,8 @@ public final class Report {
         featureRow(limitBlocking, semaphoreBlocking, "`semaphoreBlocking`");
         featureRow(semaphoreBlocking, semaphoreBlocking, "`semaphoreBlocking`");
         featureRow(facadeSync, directSync, "`directSync`");
+        featureRow(dualSync, directSync, "`directSync`");
+        featureRow(carried, directSync, "`directSync`");
         featureRow(directSync, directSync, "`directSync`");
         featureRow(on, off, "`syncWatchdogOff`");
         featureRow(off, off, "`syncWatchdogOff`");

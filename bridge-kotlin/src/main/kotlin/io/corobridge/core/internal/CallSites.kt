@@ -64,17 +64,6 @@ internal object CallSites {
         }
     }
 
-    /**
-     * True if a suspend function is running on this thread below the current frame: a frame of a compiled
-     * suspend function or lambda (it takes a Continuation last and returns Object, or is a resumed
-     * `invokeSuspend`). Walks the whole stack when there is none, so it costs microseconds.
-     */
-    fun suspendFrameBelow(): Boolean = StackWalker.getInstance().walk { frames ->
-        frames.anyMatch { it.methodName == "invokeSuspend" || it.descriptor.endsWith(SUSPEND_DESCRIPTOR_END) }
-    }
-
-    private const val SUSPEND_DESCRIPTOR_END = "Lkotlin/coroutines/Continuation;)Ljava/lang/Object;"
-
     /** True the first time [key] is seen, so a warning is given once. */
     fun firstTime(key: String): Boolean = warned.add(key)
 
