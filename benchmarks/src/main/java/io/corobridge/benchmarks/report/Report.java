@@ -350,7 +350,7 @@ public final class Report {
                 + " `close` on the caller's thread, against `java.util.concurrent.Semaphore`. `facadeSync`: a facade"
                 + " method over a suspend function that answers at once, against `Bridge.sync` of the same function"
                 + " (`directSync`). `dualDispatchSync`: the same function through its `asyncDispatch` twin, called"
-                + " from a plain thread (which the dispatch checks, walking the stack to rule out a coroutine)."
+                + " from a plain thread (the dispatch first checks the thread: its type, and whether runBlocking runs on it)."
                 + " `syncContextCarried`: `directSync` with one context carrier registered, carrying a thread-local"
                 + " value to the loop. `syncWatchdogOn`/`Off`: one"
                 + " `Bridge.sync` of a call that returns at once, on a loop the watchdog samples and on one it"
