@@ -31,7 +31,6 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
      * ordered store (no fence); the watchdog reads it to spot a task that runs too long.
      */
     private val seq = AtomicLong()
-    private var seqHere = 0L
 
     val taskSeq: Long
         get() = seq.get()
@@ -70,6 +69,10 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     private fun hasTasks(): Boolean = !queue.isEmpty()
 
     private fun serve() {
+        // The loop's own copy of seq, kept in a local: as a field of this Thread object it would share a cache
+        // line with `queue` and `sleeping`, which every caller reads, and two writes per task would take that
+        // line from them.
+        var seqHere = 0L
         while (true) {
             if (loop.isClosed && loop.mayStop(!hasTasks())) return
             val task = queue.poll()
