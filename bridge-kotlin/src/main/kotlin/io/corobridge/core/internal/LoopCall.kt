@@ -76,7 +76,7 @@ internal abstract class LoopCall<T>(
             resumeWith(Result.failure(e))
             return
         } finally {
-            if (tokens != null) carried.restore(tokens)
+            if (carried != null) carried.restore(tokens)
         }
         if (result === COROUTINE_SUSPENDED) {
             attachToLoop()

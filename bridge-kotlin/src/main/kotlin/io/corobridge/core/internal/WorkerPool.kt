@@ -156,7 +156,7 @@ internal class WorkerTask<T>(
             Result.failure(t)
         } finally {
             // The worker's own context is back before anyone hears that the block ended.
-            if (tokens != null) carried.restore(tokens)
+            if (carried != null) carried.restore(tokens)
             worker.current = null
             // The blocking code has ended: the slot is free before the caller hears of it.
             if (holdsSlot) pool.limiter.release()
