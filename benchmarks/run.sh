@@ -4,8 +4,8 @@
 # JMH JSON it writes under benchmarks/results/.
 #
 # Usage: benchmarks/run.sh [quick|full|smoke]
-#   quick  (default) 1 fork, short iterations: about 6 minutes on 2 cores
-#   full   2 forks, 10 x 1 s iterations, gather up to 100,000: about 90 minutes
+#   quick  (default) 1 fork, short iterations: about 7 minutes on 2 cores
+#   full   2 forks, 10 x 1 s iterations, gather up to 100,000: about 2 hours (56 minutes per JDK)
 #   smoke  one tiny iteration each: checks the pipeline in a few minutes; its numbers mean nothing
 set -euo pipefail
 profile=${1:-quick}

@@ -106,7 +106,7 @@ public final class Report {
         line("## Reproduce");
         line();
         line("```sh");
-        line("benchmarks/run.sh quick   # about 6 minutes on 2 cores; `full` takes about 90");
+        line("benchmarks/run.sh quick   # about 7 minutes on 2 cores; `full` takes about 2 hours");
         line("```");
         line();
         line("It builds the JMH jar, runs the suite on the default `java` (JDK 17) and on Temurin 25 when it is"
