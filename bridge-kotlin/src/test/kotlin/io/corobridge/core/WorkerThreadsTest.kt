@@ -1,5 +1,9 @@
 package io.corobridge.core
 
+import kotlin.time.Duration.Companion.seconds
+
+import java.util.concurrent.CompletableFuture
+
 import java.util.concurrent.CancellationException
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.CountDownLatch
@@ -165,6 +169,20 @@ class WorkerThreadsTest {
         val chain = loop.runSync(descend(8))
         assertEquals(List(8) { "worker" } + "bottom", chain)
         assertEquals(0, loop.stats().workersBusy)
+    }
+
+    @Test
+    fun `a worker waiting on a future of the loop lends its slot too, with join, get and a timed get`() {
+        loop.workerLimit = 1
+        val waits = listOf<(CompletableFuture<Int>) -> Int>({ it.join() }, { it.get() }, { it.get(10, TimeUnit.SECONDS) })
+        for ((n, wait) in waits.withIndex()) {
+            // The future's call needs a worker slot; the only one is held by the worker that waits for it.
+            val result = loop.runSync(10.seconds) {
+                runInWorkerThread { wait(loop.runAsync { runInWorkerThread { n } }) }
+            }
+            assertEquals(n, result, "wait form $n")
+            assertEquals(0, loop.stats().workersBusy)
+        }
     }
 
     @Test

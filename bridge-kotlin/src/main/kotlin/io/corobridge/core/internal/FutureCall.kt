@@ -76,20 +76,36 @@ internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFutur
     override fun get(): T {
         refuseSelfWait()
         Spinning.spinUntil(call.loop) { isDone }
-        return super.get()
+        return whileLendingSlot { superGet() }
     }
 
     override fun get(timeout: Long, unit: TimeUnit): T {
         refuseSelfWait()
         Spinning.spinUntil(call.loop) { isDone }
-        return super.get(timeout, unit)
+        return whileLendingSlot { superGet(timeout, unit) }
     }
 
     override fun join(): T {
         refuseSelfWait()
         Spinning.spinUntil(call.loop) { isDone }
-        return super.join()
+        return whileLendingSlot { superJoin() }
     }
+
+    /**
+     * On a worker thread, waits with the worker's limiter slot lent out, as a blocking call does: the call may
+     * itself need a worker, and with every slot held by workers that wait, none would ever come free.
+     */
+    private inline fun whileLendingSlot(wait: () -> T): T {
+        if (isDone) return wait()
+        val worker = Thread.currentThread() as? WorkerThread ?: return wait()
+        return worker.lendingSlot(wait)
+    }
+
+    private fun superGet(): T = super.get()
+
+    private fun superGet(timeout: Long, unit: TimeUnit): T = super.get(timeout, unit)
+
+    private fun superJoin(): T = super.join()
 
     private fun refuseSelfWait() {
         if (!isDone && call.loop.isLoopThread()) {
