@@ -70,14 +70,11 @@ public fun <T> RunSyncLoop.asyncDispatch(
     return when (dispatch) {
         Dispatch.SYNC -> if (sync != null) sync() else runSync(async)
         Dispatch.ASYNC -> runSync(async)
-        Dispatch.AUTO -> {
-            val onLoop = RunContext.isOnLoopThread
-            if (onLoop || RunContext.isInCoroutine) {
-                warnOnce(twin, onLoop, sync != null)
-                if (sync != null) sync() else runSyncWarned(async)
-            } else {
-                runSync(async)
-            }
+        Dispatch.AUTO -> if (RunContext.isInCoroutine) { // a loop thread counts as one
+            warnOnce(twin, RunContext.isOnLoopThread, sync != null)
+            if (sync != null) sync() else runSyncWarned(async)
+        } else {
+            runSync(async)
         }
     }
 }

@@ -1,5 +1,7 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.nanosOr
+
 import io.corobridge.core.internal.CapacityLimiter
 import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.TakenSlots
@@ -148,11 +150,7 @@ public class ConcurrencyLimits internal constructor() {
         if (tags.isEmpty()) return TakenSlots(this, tags, emptyArray())
         val ordered = if (tags.size == 1) arrayOf(tags[0]) else order(tags)
         val limiters = limitersOf(ordered)
-        val timeoutNanos = try {
-            timeout.toNanos()
-        } catch (_: ArithmeticException) {
-            Long.MAX_VALUE / 4
-        }
+        val timeoutNanos = timeout.nanosOr(Long.MAX_VALUE / 4)
         var deadline = 0L
         var taken = 0
         try {

@@ -3,6 +3,7 @@ package io.corobridge.core
 import io.corobridge.core.internal.CarriedContext
 import io.corobridge.core.internal.Carriers
 import io.corobridge.core.internal.Slf4jMdcCarrier
+import io.corobridge.core.internal.ThreadLocalCarrier
 import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.EmptyCoroutineContext
 
@@ -47,32 +48,6 @@ public interface ContextCarrier<T> {
         @JvmStatic
         public fun slf4jMdc(): ContextCarrier<*>? = Slf4jMdcCarrier.create()
     }
-}
-
-/** The carrier behind [ContextCarrier.of]; a class of its own so that two carriers of one thread-local are equal. */
-private class ThreadLocalCarrier<T>(private val threadLocal: ThreadLocal<T>) : ContextCarrier<T?> {
-    override fun capture(): T? = threadLocal.get()
-
-    override fun install(value: T?): Any? {
-        val previous = threadLocal.get()
-        put(value)
-        return previous
-    }
-
-    override fun restore(token: Any?) {
-        @Suppress("UNCHECKED_CAST")
-        put(token as T?)
-    }
-
-    private fun put(value: T?) {
-        if (value == null) threadLocal.remove() else threadLocal.set(value)
-    }
-
-    override fun equals(other: Any?): Boolean = other is ThreadLocalCarrier<*> && other.threadLocal === threadLocal
-
-    override fun hashCode(): Int = System.identityHashCode(threadLocal)
-
-    override fun toString(): String = "ContextCarrier.of($threadLocal)"
 }
 
 /**

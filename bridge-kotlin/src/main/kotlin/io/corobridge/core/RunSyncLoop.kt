@@ -13,6 +13,7 @@ import io.corobridge.core.internal.LoopCall
 import io.corobridge.core.internal.LoopDispatcher
 import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.describeNanos
+import io.corobridge.core.internal.nanosOr
 import kotlinx.coroutines.CompletableJob
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
@@ -176,7 +177,7 @@ public class RunSyncLoop private constructor(
             require(value == null || (!value.isNegative && !value.isZero)) {
                 "stallThreshold must be positive, or null to switch the watchdog off; was $value"
             }
-            stallThresholdNanos = value?.let { timeoutNanosOrMax(it) } ?: 0L
+            stallThresholdNanos = value?.nanosOr(Long.MAX_VALUE) ?: 0L
         }
 
     /**
@@ -397,12 +398,7 @@ public class RunSyncLoop private constructor(
             "the default loop is shared by the whole process and closed by a JVM shutdown hook; " +
                 "use RunSyncLoop.create(name) for a loop whose lifetime you control"
         }
-        val nanos = try {
-            grace.toNanos()
-        } catch (_: ArithmeticException) {
-            UNBOUNDED_NANOS
-        }
-        shutdown(minOf(nanos, UNBOUNDED_NANOS))
+        shutdown(minOf(grace.nanosOr(UNBOUNDED_NANOS), UNBOUNDED_NANOS))
     }
 
     override fun toString(): String = "RunSyncLoop(\"$name\", ${STATE_NAMES[state.get()]})"
@@ -756,18 +752,7 @@ public class RunSyncLoop private constructor(
 
     private fun timeoutNanos(timeout: java.time.Duration): Long {
         require(!timeout.isNegative && !timeout.isZero) { "timeout must be positive, was $timeout" }
-        val nanos = try {
-            timeout.toNanos()
-        } catch (_: ArithmeticException) {
-            Long.MAX_VALUE
-        }
-        return boundedNanos(nanos)
-    }
-
-    private fun timeoutNanosOrMax(duration: java.time.Duration): Long = try {
-        duration.toNanos()
-    } catch (_: ArithmeticException) {
-        Long.MAX_VALUE
+        return boundedNanos(timeout.nanosOr(Long.MAX_VALUE))
     }
 
     /** A timeout so long that a deadline would overflow is no deadline at all. */

@@ -149,3 +149,10 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
 }
 
 internal fun describeNanos(nanos: Long): String = java.time.Duration.ofNanos(nanos).toString()
+
+/** This duration in nanoseconds, or [overflow] when that does not fit in a Long (about 292 years). */
+internal fun java.time.Duration.nanosOr(overflow: Long): Long = try {
+    toNanos()
+} catch (_: ArithmeticException) {
+    overflow
+}

@@ -165,27 +165,55 @@ internal class CarriedContext private constructor(
     }
 }
 
+/**
+ * A carrier over one thread-bound value that can be read and written: installing swaps the captured value in
+ * and returns the thread's own, which restoring writes back. A null value means "none" (removed or cleared).
+ */
+internal abstract class SwappingCarrier<T> : ContextCarrier<T?> {
+    protected abstract fun read(): T?
+
+    protected abstract fun write(value: T?)
+
+    final override fun capture(): T? = read()
+
+    final override fun install(value: T?): Any? {
+        val own = read()
+        write(value)
+        return own
+    }
+
+    final override fun restore(token: Any?) {
+        @Suppress("UNCHECKED_CAST")
+        write(token as T?)
+    }
+}
+
+/** The carrier behind [ContextCarrier.of]; two carriers of one thread-local are equal. */
+internal class ThreadLocalCarrier<T>(private val threadLocal: ThreadLocal<T>) : SwappingCarrier<T>() {
+    override fun read(): T? = threadLocal.get()
+
+    override fun write(value: T?) {
+        if (value == null) threadLocal.remove() else threadLocal.set(value)
+    }
+
+    override fun equals(other: Any?): Boolean = other is ThreadLocalCarrier<*> && other.threadLocal === threadLocal
+
+    override fun hashCode(): Int = System.identityHashCode(threadLocal)
+
+    override fun toString(): String = "ContextCarrier.of($threadLocal)"
+}
+
 /** The SLF4J MDC as a carrier, reached through method handles so that corobridge does not depend on SLF4J. */
 internal class Slf4jMdcCarrier private constructor(
     private val copy: java.lang.invoke.MethodHandle,
     private val set: java.lang.invoke.MethodHandle,
     private val clear: java.lang.invoke.MethodHandle,
-) : ContextCarrier<Any?> {
+) : SwappingCarrier<Any>() {
 
-    override fun capture(): Any? = copy.invoke()
+    override fun read(): Any? = copy.invoke()
 
-    override fun install(value: Any?): Any? {
-        val previous: Any? = copy.invoke()
-        put(value)
-        return previous
-    }
-
-    override fun restore(token: Any?) {
-        put(token)
-    }
-
-    private fun put(map: Any?) {
-        if (map == null) clear.invoke() else set.invoke(map as Map<*, *>)
+    override fun write(value: Any?) {
+        if (value == null) clear.invoke() else set.invoke(value as Map<*, *>)
     }
 
     override fun equals(other: Any?): Boolean = other is Slf4jMdcCarrier
