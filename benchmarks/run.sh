@@ -68,6 +68,7 @@ for java in "${javas[@]}"; do
     jmh "multi-t$threads" MultiCallerBenchmark -t "$threads" "${multi[@]}"
   done
   "$java" -cp "$jar" io.corobridge.benchmarks.IdleCpu > "$dir/idle.json"
+  "$java" -cp "$jar" io.corobridge.benchmarks.CallBytes > "$dir/callbytes.json"
 done
 
 if command -v python3 > /dev/null; then

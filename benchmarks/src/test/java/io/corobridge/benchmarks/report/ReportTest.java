@@ -31,6 +31,9 @@ class ReportTest {
                 + entry("MultiCallerBenchmark.bridgeSync", "thrpt", 4, "immediate", 0.3, 72)
                 + "," + entry("MultiCallerBenchmark.supplyAsyncJoin", "thrpt", 4, "immediate", 0.15, 200) + "]");
         Files.writeString(jdk.resolve("idle.json"), "{\"windowMillis\": 1000, \"adaptiveCpuMillis\": 0.0, \"parkCpuMillis\": 0.0}");
+        Files.writeString(jdk.resolve("callbytes.json"), "{\"calls\": 1000000, \"callerMedianBytes\": 64,"
+                + " \"callerMaxBytes\": 96, \"shareAtMost64\": 0.999700, \"callerBytesPerCall\": 64.010,"
+                + " \"loopBytesPerCall\": 0.002}");
         Path md = dir.resolve("benchmarks.md");
         Path png = dir.resolve("benchmarks.png");
 
@@ -39,7 +42,11 @@ class ReportTest {
         String page = Files.readString(md, StandardCharsets.UTF_8);
         assertTrue(page.contains("| `Bridge.sync` ≤ 0.25 × `runBlocking(loop)` | 0.0500 × | met |"), page);
         assertTrue(page.contains("| `Bridge.sync` ≤ 2 × the spin ping-pong floor | 5.00 × | **missed** |"), page);
-        assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call | 72.0 B/op | **missed** |"), page);
+        assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call, counted per call on its two threads"
+                + " (`CallBytes`) | 64 B in 99.970 % of calls, at most 96 B; mean 64.010 B on the caller, 0.002 B on"
+                + " the loop | met |"), page);
+        assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call, all threads (JMH `-prof gc`) | 72.0 B/op"
+                + " | **missed** |"), page);
         assertTrue(page.contains("`future(loop).join()` | 0.60 × | **missed** |"), page);
         assertTrue(page.contains("`supplyAsync(...).join()` | 2.00 × | met |"), page);
         assertTrue(page.contains("| `bridgeSync` | 4 | 0.30 | 2.00 | 13.3* |"), "latency derived by Little's law: " + page);
@@ -56,14 +63,25 @@ class ReportTest {
                 + "]");
         Files.writeString(jdk.resolve("floor.json"), "["
                 + entry("FloorBenchmark.spinPingPong", "avgt", 1, null, 0.1, 0) + "]");
-        Path md = dir.resolve("noisy.md");
-        Report.main(new String[] {dir.resolve("results").toString(), "quick", md.toString(),
-            dir.resolve("noisy.png").toString()});
-        String page = Files.readString(md, StandardCharsets.UTF_8);
+        String page = render("noisy");
         assertTrue(page.contains("| `Bridge.sync` ≤ 2 × the spin ping-pong floor | 3.00 × | missed by the scores,"
                 + " **uncertain** within the error (1.00 to 5.00 ×) |"), page);
-        assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call | 64.4 ± 1.60 B/op | missed by the"
+        assertTrue(page.contains("(`CallBytes`) | not measured in this run | – |"), page);
+        assertTrue(page.contains("all threads (JMH `-prof gc`) | 64.4 ± 1.60 B/op | missed by the"
                 + " scores, **uncertain** within the error (62.8 to 66.0 B/op) |"), page);
+    }
+
+    @Test
+    void callBytesMissWhenMoreThanOneCallInAHundredAllocatesMore() throws Exception {
+        Path jdk = Files.createDirectories(dir.resolve("results/jdk17"));
+        Files.writeString(jdk.resolve("single.json"), "["
+                + entry("SingleCallerBenchmark.bridgeSync", "avgt", 1, "immediate", 0.3, 64) + "]");
+        Files.writeString(jdk.resolve("callbytes.json"), "{\"calls\": 1000000, \"callerMedianBytes\": 64,"
+                + " \"callerMaxBytes\": 96, \"shareAtMost64\": 0.980000, \"callerBytesPerCall\": 64.640,"
+                + " \"loopBytesPerCall\": 0.000}");
+        String page = render("parked");
+        assertTrue(page.contains("| 64 B in 98.000 % of calls, at most 96 B; mean 64.640 B on the caller, 0.000 B on the"
+                + " loop | **missed** |"), page);
     }
 
     @Test
@@ -74,6 +92,14 @@ class ReportTest {
         assertEquals(-0.0015, Result.number(first.get("b")));
         assertEquals(java.util.Arrays.asList(true, false, null), first.get("c"));
         assertEquals("x\"y\u00b5", first.get("d"));
+    }
+
+    /** Runs the report on {@code results/} and returns the page it wrote. */
+    private String render(String name) throws Exception {
+        Path md = dir.resolve(name + ".md");
+        Report.main(new String[] {dir.resolve("results").toString(), "quick", md.toString(),
+            dir.resolve(name + ".png").toString()});
+        return Files.readString(md, StandardCharsets.UTF_8);
     }
 
     private static String entry(String benchmark, String mode, int threads, String call, double score, double bytes) {
