@@ -84,6 +84,15 @@ public final class Report {
         for (String jdk : jdks) {
             targets(jdk);
         }
+        line("How the targets are judged: a ratio is \"met\" or \"missed\" only if the verdict holds at both ends"
+                + " of the two scores' error intervals, else it is \"uncertain\": the run was too noisy to tell. The"
+                + " spin floor can differ several-fold with where the host places its two threads, and each fork"
+                + " keeps its placement (see `docs/contributing.md`); so the floor ratio means most when the floor's and `Bridge.sync`'s forks landed"
+                + " alike. Allocation is judged twice. JMH's `-prof gc` divides the bytes every thread allocated by"
+                + " the calls, so the harness's and the watchdog's own allocation adds a fraction of a byte per call,"
+                + " and JMH closes the loop inside the last iteration. `CallBytes` reads the JVM's per-thread"
+                + " counters around each call instead.");
+        line();
         line("![One caller, one call: time per round trip](" + pngName + ")");
         line();
         if (!chartNote.isEmpty()) {
@@ -431,7 +440,7 @@ public final class Report {
         Map<String, Object> perCall = (Map<String, Object>) python.get("runCoroutineThreadsafeMicros");
         line("`benchmarks/python/asyncio_bench.py`: a thread runs an asyncio loop and the caller blocks on"
                 + " `asyncio.run_coroutine_threadsafe(coro, loop).result()`, what Prefect's `run_coro_as_sync` rests"
-                + " on. Medians over " + fmt(Result.number(python.get("rounds"))) + " rounds, measured minutes apart"
+                + " on. Medians over " + String.format(Locale.ROOT, "%.0f", Result.number(python.get("rounds"))) + " rounds, measured minutes apart"
                 + " from the JVM runs, so compare orders of magnitude rather than exact ratios.");
         line();
         line("| one blocking call | Python µs | `Bridge.sync` µs (JDK " + jdk + ") | Python ÷ corobridge |");
