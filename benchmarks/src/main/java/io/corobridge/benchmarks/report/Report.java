@@ -297,7 +297,11 @@ public final class Report {
         }
         line("Floors (`FloorBenchmark`, a round trip to an echo thread): park/unpark ping-pong "
                 + park.map(this::scoreCell).orElse("–") + " µs, spin ping-pong "
-                + spin.map(this::scoreCell).orElse("–") + " µs.");
+                + spin.map(this::scoreCell).orElse("–") + " µs" + spin.map(Report::forks).orElse("").transform(
+                        f -> f.isEmpty() ? "" : " (median per fork: " + f + find(jdk, "SingleCallerBenchmark",
+                                "bridgeSync", "avgt", 1, "immediate").map(Report::forks).filter(b -> !b.isEmpty())
+                                .map(b -> "; `bridgeSync`, immediate: " + b).orElse("") + ")")
+                + ".");
         line();
         line("`direct` calls the lambda on the caller's thread with no hand-off at all; a suspending call does not"
                 + " even suspend there (no dispatcher), so its row is a floor for the call itself, not for a hop.");
@@ -526,6 +530,14 @@ public final class Report {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
+    }
+
+    /** "a, b µs", the median of each fork, when the result has more than one fork; else "". */
+    private static String forks(Result r) {
+        if (r.forkMedians().size() < 2) {
+            return "";
+        }
+        return r.forkMedians().stream().map(Report::fmt).collect(java.util.stream.Collectors.joining(", ", "", " µs"));
     }
 
     private static Optional<Double> ratio(Optional<Result> a, Optional<Result> b) {

@@ -17,7 +17,8 @@ record Result(
         double error,
         String unit,
         double bytesPerOp,
-        double bytesError) {
+        double bytesError,
+        List<Double> forkMedians) {
 
     /** Reads the entries of a JMH JSON result file. */
     @SuppressWarnings("unchecked")
@@ -44,8 +45,19 @@ record Result(
                     number(primary.get("scoreError")),
                     (String) primary.get("scoreUnit"),
                     alloc == null ? Double.NaN : number(alloc.get("score")),
-                    alloc == null ? Double.NaN : number(alloc.get("scoreError"))));
+                    alloc == null ? Double.NaN : number(alloc.get("scoreError")),
+                    forkMedians((List<Object>) primary.getOrDefault("rawData", List.of()))));
         }
+    }
+
+    /** The median score of each fork's iterations, in fork order: shows a fork that ran in another regime. */
+    @SuppressWarnings("unchecked")
+    private static List<Double> forkMedians(List<Object> rawData) {
+        return rawData.stream().map(fork -> {
+            double[] scores = ((List<Object>) fork).stream().mapToDouble(Result::number).sorted().toArray();
+            int mid = scores.length / 2;
+            return scores.length % 2 == 1 ? scores[mid] : (scores[mid - 1] + scores[mid]) / 2;
+        }).toList();
     }
 
     static double number(Object value) {

@@ -26,7 +26,9 @@ class ReportTest {
                 + "," + entry("SingleCallerBenchmark.futureOnLoopJoin", "avgt", 1, "immediate", 10.0, 800)
                 + "]");
         Files.writeString(jdk.resolve("floor.json"), "["
-                + entry("FloorBenchmark.spinPingPong", "avgt", 1, null, 0.1, 0) + "]");
+                + entry("FloorBenchmark.spinPingPong", "avgt", 1, null, 0.1, 0)
+                        .replace("\"scoreUnit\"", "\"rawData\": [[0.3, 0.29, 0.31], [0.07, 0.08, 0.07, 0.06]], \"scoreUnit\"")
+                + "]");
         Files.writeString(jdk.resolve("multi-t4.json"), "["
                 + entry("MultiCallerBenchmark.bridgeSync", "thrpt", 4, "immediate", 0.3, 72)
                 + "," + entry("MultiCallerBenchmark.supplyAsyncJoin", "thrpt", 4, "immediate", 0.15, 200) + "]");
@@ -50,6 +52,7 @@ class ReportTest {
         assertTrue(page.contains("`future(loop).join()` | 0.60 × | **missed** |"), page);
         assertTrue(page.contains("`supplyAsync(...).join()` | 2.00 × | met |"), page);
         assertTrue(page.contains("| `bridgeSync` | 4 | 0.30 | 2.00 | 13.3* |"), "latency derived by Little's law: " + page);
+        assertTrue(page.contains("spin ping-pong 0.10 µs (median per fork: 0.30, 0.0700 µs)."), "a fork in another regime: " + page);
         assertTrue(Files.size(png) > 0, "a chart was drawn");
     }
 
