@@ -138,7 +138,7 @@ public class FeatureCostBenchmark {
 
     /**
      * The same suspend function through its asyncDispatch twin, called from a plain thread: the dispatch looks
-     * at the thread (and walks its stack to rule out a coroutine) before it runs the call like {@code sync}.
+     * at the thread (its type, and whether runBlocking runs on it) before it runs the call like {@code sync}.
      */
     @Benchmark
     public int dualDispatchSync(Loops l) {

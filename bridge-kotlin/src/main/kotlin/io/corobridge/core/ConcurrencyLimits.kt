@@ -1,10 +1,9 @@
 package io.corobridge.core
 
-import io.corobridge.core.internal.nanosOr
-
 import io.corobridge.core.internal.CapacityLimiter
 import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.TakenSlots
+import io.corobridge.core.internal.nanosOr
 import io.corobridge.core.internal.loopOfThisCoroutine
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.locks.ReentrantLock

@@ -64,9 +64,8 @@ public object RunContext {
     public val isInCoroutine: Boolean
         get() {
             val thread = Thread.currentThread()
-            if (thread is LoopThread) return true
-            if (thread is WorkerThread) return CoroutineThreads.isEventLoopActive()
-            return CoroutineThreads.isSchedulerThread(thread) || CoroutineThreads.isEventLoopActive()
+            return thread is LoopThread || CoroutineThreads.isSchedulerThread(thread) ||
+                CoroutineThreads.isEventLoopActive()
         }
 
     /** The loop whose thread or worker thread this is, or null elsewhere. */

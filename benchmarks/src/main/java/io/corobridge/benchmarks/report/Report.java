@@ -28,6 +28,9 @@ public final class Report {
     };
     private static final String[] CALLS = {"immediate", "suspendOnce"};
 
+    /** What the plain harnesses write beside the JMH files of a JDK: one JSON object each, read by name. */
+    private static final java.util.Set<String> HARNESS_FILES = java.util.Set.of("idle.json", "callbytes.json");
+
     private final List<Result> results = new ArrayList<>();
     private final List<String> jdks = new ArrayList<>();
     private final Map<String, Object> python;
@@ -41,8 +44,8 @@ public final class Report {
                 String jdk = dir.getFileName().toString().substring("jdk".length());
                 jdks.add(jdk);
                 try (Stream<Path> files = Files.list(dir)) {
-                    for (Path file : files.filter(f -> f.toString().endsWith(".json") && !f.endsWith("idle.json")
-                            && !f.endsWith("callbytes.json")).sorted().toList()) {
+                    for (Path file : files.filter(f -> f.toString().endsWith(".json")
+                            && !HARNESS_FILES.contains(f.getFileName().toString())).sorted().toList()) {
                         Result.read(jdk, castList(Json.parse(Files.readString(file))), results);
                     }
                 }
@@ -87,8 +90,8 @@ public final class Report {
         line("How the targets are judged: a ratio is \"met\" or \"missed\" only if the verdict holds at both ends"
                 + " of the two scores' error intervals, else it is \"uncertain\": the run was too noisy to tell. The"
                 + " spin floor can differ several-fold with where the host places its two threads, and each fork"
-                + " keeps its placement (see `docs/contributing.md`); so the floor ratio means most when the floor's and `Bridge.sync`'s forks landed"
-                + " alike. Allocation is judged twice. JMH's `-prof gc` divides the bytes every thread allocated by"
+                + " keeps its placement (see `docs/contributing.md`); so the floor ratio means most when the floor's"
+                + " and `Bridge.sync`'s forks landed alike. Allocation is judged twice. JMH's `-prof gc` divides the bytes every thread allocated by"
                 + " the calls, so the harness's and the watchdog's own allocation adds a fraction of a byte per call,"
                 + " and JMH closes the loop inside the last iteration. `CallBytes` reads the JVM's per-thread"
                 + " counters around each call instead.");
@@ -297,11 +300,8 @@ public final class Report {
         }
         line("Floors (`FloorBenchmark`, a round trip to an echo thread): park/unpark ping-pong "
                 + park.map(this::scoreCell).orElse("–") + " µs, spin ping-pong "
-                + spin.map(this::scoreCell).orElse("–") + " µs" + spin.map(Report::forks).orElse("").transform(
-                        f -> f.isEmpty() ? "" : " (median per fork: " + f + find(jdk, "SingleCallerBenchmark",
-                                "bridgeSync", "avgt", 1, "immediate").map(Report::forks).filter(b -> !b.isEmpty())
-                                .map(b -> "; `bridgeSync`, immediate: " + b).orElse("") + ")")
-                + ".");
+                + spin.map(this::scoreCell).orElse("–") + " µs" + perFork(spin, find(jdk, "SingleCallerBenchmark",
+                        "bridgeSync", "avgt", 1, "immediate")) + ".");
         line();
         line("`direct` calls the lambda on the caller's thread with no hand-off at all; a suspending call does not"
                 + " even suspend there (no dispatcher), so its row is a floor for the call itself, not for a hop.");
@@ -446,8 +446,8 @@ public final class Report {
         Map<String, Object> perCall = (Map<String, Object>) python.get("runCoroutineThreadsafeMicros");
         line("`benchmarks/python/asyncio_bench.py`: a thread runs an asyncio loop and the caller blocks on"
                 + " `asyncio.run_coroutine_threadsafe(coro, loop).result()`, what Prefect's `run_coro_as_sync` rests"
-                + " on. Medians over " + String.format(Locale.ROOT, "%.0f", Result.number(python.get("rounds"))) + " rounds, measured minutes apart"
-                + " from the JVM runs, so compare orders of magnitude rather than exact ratios.");
+                + " on. Medians over " + String.format(Locale.ROOT, "%.0f", Result.number(python.get("rounds")))
+                + " rounds, measured minutes apart from the JVM runs, so compare orders of magnitude rather than exact ratios.");
         line();
         line("| one blocking call | Python µs | `Bridge.sync` µs (JDK " + jdk + ") | Python ÷ corobridge |");
         line("|---|---|---|---|");
@@ -534,11 +534,21 @@ public final class Report {
         }
     }
 
-    /** "a, b µs", the median of each fork, when the result has more than one fork; else "". */
-    private static String forks(Result r) {
-        if (r.forkMedians().size() < 2) {
+    /**
+     * " (median per fork: a, b µs; `bridgeSync`, immediate: c, d µs)" when the floor ran in more than one fork,
+     * so that a fork in another thread placement shows; else "".
+     */
+    private static String perFork(Optional<Result> floor, Optional<Result> sync) {
+        if (floor.isEmpty() || floor.get().forkMedians().size() < 2) {
             return "";
         }
+        String syncForks = sync.filter(r -> r.forkMedians().size() > 1)
+                .map(r -> "; `bridgeSync`, immediate: " + forks(r)).orElse("");
+        return " (median per fork: " + forks(floor.get()) + syncForks + ")";
+    }
+
+    /** "a, b µs": the median of each fork. */
+    private static String forks(Result r) {
         return r.forkMedians().stream().map(Report::fmt).collect(java.util.stream.Collectors.joining(", ", "", " µs"));
     }
 

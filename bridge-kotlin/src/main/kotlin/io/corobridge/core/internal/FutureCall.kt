@@ -76,19 +76,19 @@ internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFutur
     override fun get(): T {
         refuseSelfWait()
         Spinning.spinUntil(call.loop) { isDone }
-        return whileLendingSlot { superGet() }
+        return whileLendingSlot { super.get() }
     }
 
     override fun get(timeout: Long, unit: TimeUnit): T {
         refuseSelfWait()
         Spinning.spinUntil(call.loop) { isDone }
-        return whileLendingSlot { superGet(timeout, unit) }
+        return whileLendingSlot { super.get(timeout, unit) }
     }
 
     override fun join(): T {
         refuseSelfWait()
         Spinning.spinUntil(call.loop) { isDone }
-        return whileLendingSlot { superJoin() }
+        return whileLendingSlot { super.join() }
     }
 
     /**
@@ -100,12 +100,6 @@ internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFutur
         val worker = Thread.currentThread() as? WorkerThread ?: return wait()
         return worker.lendingSlot(wait)
     }
-
-    private fun superGet(): T = super.get()
-
-    private fun superGet(timeout: Long, unit: TimeUnit): T = super.get(timeout, unit)
-
-    private fun superJoin(): T = super.join()
 
     private fun refuseSelfWait() {
         if (!isDone && call.loop.isLoopThread()) {
