@@ -12,6 +12,7 @@ import io.corobridge.core.internal.FutureCall
 import io.corobridge.core.internal.LoopCall
 import io.corobridge.core.internal.LoopDispatcher
 import io.corobridge.core.internal.LoopThread
+import io.corobridge.core.internal.LibraryThreads
 import io.corobridge.core.internal.describeNanos
 import io.corobridge.core.internal.nanosOr
 import kotlinx.coroutines.CompletableJob
@@ -64,7 +65,7 @@ public class RunSyncLoop private constructor(
     private val isDefault: Boolean,
 ) : AutoCloseable {
 
-    internal val thread: LoopThread = LoopThread(this, "corobridge-loop-$name")
+    internal val thread: LoopThread = LibraryThreads.create { LoopThread(this, "corobridge-loop-$name") }
     private val state = AtomicInteger(OPEN)
     private val started = AtomicBoolean()
     private val terminated = CountDownLatch(1)
@@ -762,7 +763,9 @@ public class RunSyncLoop private constructor(
     private object DefaultLoop {
         val loop: RunSyncLoop = RunSyncLoop("default", isDefault = true).also { loop ->
             try {
-                Runtime.getRuntime().addShutdownHook(Thread({ loop.shutdown() }, "corobridge-shutdown-default"))
+                Runtime.getRuntime().addShutdownHook(
+                    LibraryThreads.create { Thread(LibraryThreads.group, { loop.shutdown() }, "corobridge-shutdown-default") }
+                )
             } catch (_: IllegalStateException) {
                 // The JVM is already shutting down: no hook can be added, and the daemon loop thread dies
                 // with the JVM. Nothing is lost that a hook could have saved.

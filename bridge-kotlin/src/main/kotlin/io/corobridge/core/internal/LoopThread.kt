@@ -20,7 +20,7 @@ import java.util.concurrent.locks.LockSupport
  * on every call to catch re-entry at any depth (a loop started by NEW_THREAD re-entry is a LoopThread too).
  */
 internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
-    Thread(null, null, name, 0, false) {
+    Thread(LibraryThreads.group, null, name, 0, false) {
 
     @JvmField
     val queue = TaskQueue()
@@ -34,10 +34,6 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
 
     val taskSeq: Long
         get() = seq.get()
-
-    init {
-        isDaemon = true
-    }
 
     /** Adds a task (a submitted call or a dispatched step) and wakes the loop if it sleeps. Any thread. */
     fun enqueue(task: QueuedTask) {
@@ -88,6 +84,9 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
                 // itself (see RunSyncLoop.reportFailure) escapes and ends the loop.
                 loop.reportFailure(t)
             } finally {
+                // An interrupt a task left behind (its own, or one sent to the loop thread) belongs to nobody
+                // else: cleared here, the next task starts clean, as if each had a thread of its own.
+                interrupted()
                 seq.lazySet(++seqHere)
             }
         }

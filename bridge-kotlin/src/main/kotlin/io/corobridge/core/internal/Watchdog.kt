@@ -32,10 +32,8 @@ internal object Watchdog {
         lock.withLock {
             watched.add(Watched(loop))
             if (thread == null) {
-                thread = Thread(::watch, "corobridge-watchdog").apply {
-                    isDaemon = true
-                    start()
-                }
+                thread = LibraryThreads.create { Thread(LibraryThreads.group, ::watch, "corobridge-watchdog", 0, false) }
+                    .apply { start() }
             }
             wake.signal() // the new loop's threshold may call for a shorter period
         }
@@ -51,14 +49,21 @@ internal object Watchdog {
             last = if (watched.isEmpty()) thread.also { thread = null } else null
             wake.signal()
         }
-        last?.join(TimeUnit.SECONDS.toMillis(5))
+        // On the ending loop thread, whose interrupt flag may be set: an InterruptedException here would skip
+        // the rest of its last act (releasing its callers).
+        last?.let { LibraryThreads.joinUninterruptibly(it, TimeUnit.SECONDS.toNanos(5)) }
     }
 
     private fun watch() {
         while (true) {
             val snapshot = lock.withLock {
                 if (thread !== Thread.currentThread()) return
-                wake.awaitNanos(period())
+                try {
+                    wake.awaitNanos(period())
+                } catch (_: InterruptedException) {
+                    // A stray interrupt (a tool cleaning up threads, say) must not end stall detection for the
+                    // rest of the JVM: only the last loop's end stops the watchdog. Sample now and go on.
+                }
                 if (thread !== Thread.currentThread()) return
                 watched.toList()
             }

@@ -29,8 +29,9 @@ internal class WorkerPool(private val loop: RunSyncLoop) {
         0, Int.MAX_VALUE, KEEP_ALIVE_SECONDS, TimeUnit.SECONDS, SynchronousQueue(),
         ThreadFactory { task ->
             threads.removeIf { !it.isAlive }
-            WorkerThread(loop, task, "corobridge-worker-${loop.name}-${threadNumbers.incrementAndGet()}")
-                .also { threads.add(it) }
+            LibraryThreads.create {
+                WorkerThread(loop, task, "corobridge-worker-${loop.name}-${threadNumbers.incrementAndGet()}")
+            }.also { threads.add(it) }
         },
     )
 
@@ -96,17 +97,13 @@ internal class WorkerPool(private val loop: RunSyncLoop) {
 
 /** A thread of a [WorkerPool]. Being a type of its own makes "is this a worker?" a type check. */
 internal class WorkerThread(val loop: RunSyncLoop, task: Runnable, name: String) :
-    Thread(null, task, name, 0, false) {
+    Thread(LibraryThreads.group, task, name, 0, false) {
 
     val pool: WorkerPool get() = loop.workerPool
 
     /** The blocking call this worker runs now, or null between calls. Only this thread writes it. */
     @JvmField
     var current: WorkerTask<*>? = null
-
-    init {
-        isDaemon = true
-    }
 
     /**
      * Runs [block] while this worker waits for the loop, lending its slot to the calls it waits for: a chain
