@@ -21,16 +21,10 @@ import kotlin.time.Duration.Companion.nanoseconds
 public class LoopTask internal constructor(private val future: CompletableFuture<Any?>) {
     /**
      * A future of the task's end, completed on the thread that ends the task (normally the loop thread): with
-     * its result, or exceptionally with its failure or cancellation. Cancelling this future does not cancel
-     * the task; call [cancel].
+     * its result, or exceptionally with its failure or cancellation (the exception itself, unwrapped).
+     * Cancelling this future does not cancel the task; call [cancel].
      */
     public val completion: CompletableFuture<Any?> = CompletableFuture()
-
-    init {
-        future.whenComplete { value, failure ->
-            if (failure != null) completion.completeExceptionally(failure) else completion.complete(value)
-        }
-    }
 
     /** True once the task has ended, whether it finished, failed or was cancelled. */
     public val isDone: Boolean
@@ -46,7 +40,7 @@ public class LoopTask internal constructor(private val future: CompletableFuture
 internal class BackgroundTasks(private val loop: RunSyncLoop) {
     /** Parent of every background task; apart from the supervisor of calls, which closing cancels at once. */
     val job: CompletableJob = SupervisorJob()
-    private val running: MutableSet<LoopTask> = ConcurrentHashMap.newKeySet()
+    val running: MutableSet<LoopTask> = ConcurrentHashMap.newKeySet()
 
     /** Starts [body] (a suspend lambda or a [ContinuationCall]) as a background task. */
     fun launch(body: Any): LoopTask {
@@ -55,10 +49,7 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
         @Suppress("UNCHECKED_CAST")
         val task = LoopTask(call.future as CompletableFuture<Any?>)
         running.add(task)
-        call.future.whenComplete { _, failure ->
-            running.remove(task)
-            if (failure != null && failure !is CancellationException) loop.reportFailure(failure)
-        }
+        call.task = task
         try {
             loop.submitCall(call)
         } catch (refused: IllegalStateException) {
@@ -92,13 +83,35 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
     /**
      * A background task's call: a future-completing call whose parent is the background tasks' job. (Read
      * through the loop: the superclass attaches the call while this class's own fields are not yet set.)
+     *
+     * Its end completes the task's completion future and reports a failure directly, not through dependent
+     * stages of the call's future: CompletableFuture wraps a failure in a CompletionException for each such
+     * stage, whose constructor calls the failure's toString(), and a failure whose toString() throws would then
+     * stop the chain and leave the completion future forever incomplete.
      */
     private class BackgroundCall(loop: RunSyncLoop, body: Any) : FutureCall<Any?>(loop, body) {
+        /** Set right after construction, before the call is submitted; so before it can end. */
+        lateinit var task: LoopTask
+
         override fun parentJob(): Job = loop.backgroundTasks.job
 
         override fun refusedOnceClosing(): Boolean = false
 
         override val countsAsCall: Boolean
             get() = false
+
+        override fun ended(value: Any?, failure: Throwable?) {
+            val first = try {
+                if (failure == null) task.completion.complete(value) else task.completion.completeExceptionally(failure)
+            } catch (stage: Throwable) {
+                // One of the user's dependent stages threw while being completed; the completion is done.
+                if (stage is VirtualMachineError) throw stage
+                loop.reportFailure(stage)
+                true
+            }
+            if (!first) return // aborted after it had ended: reported already
+            loop.backgroundTasks.running.remove(task)
+            if (failure != null && failure !is CancellationException) loop.reportFailure(failure)
+        }
     }
 }

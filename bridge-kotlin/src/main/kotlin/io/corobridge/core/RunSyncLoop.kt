@@ -15,6 +15,7 @@ import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.LibraryThreads
 import io.corobridge.core.internal.describeNanos
 import io.corobridge.core.internal.nanosOr
+import io.corobridge.core.internal.logFailure
 import kotlinx.coroutines.CompletableJob
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
@@ -507,21 +508,21 @@ public class RunSyncLoop private constructor(
      */
     internal fun releaseReason(): Throwable? = released?.let { IllegalStateException(it.message, it.cause) }
 
-    /** Reports a failure that escaped onto the loop thread; see [failureHandler]. */
+    /** Reports a failure that escaped onto the loop thread; see [failureHandler]. Never throws but fatal errors. */
     internal fun reportFailure(failure: Throwable) {
         val handler = failureHandler
         if (handler == null) {
-            logger.log(System.Logger.Level.ERROR, "uncaught failure on loop \"$name\"", failure)
+            logger.logFailure(System.Logger.Level.ERROR, "uncaught failure on loop \"$name\"", failure)
             return
         }
         try {
             handler.uncaughtException(thread, failure)
         } catch (fatal: VirtualMachineError) {
-            fatal.addSuppressed(failure)
+            if (fatal !== failure) fatal.addSuppressed(failure)
             throw fatal
         } catch (broken: Throwable) {
-            broken.addSuppressed(failure)
-            logger.log(System.Logger.Level.ERROR, "the failure handler of loop \"$name\" threw", broken)
+            if (broken !== failure) broken.addSuppressed(failure)
+            logger.logFailure(System.Logger.Level.ERROR, "the failure handler of loop \"$name\" threw", broken)
         }
     }
 
@@ -540,7 +541,7 @@ public class RunSyncLoop private constructor(
         releaseUnfinished(unfinishedException(fatal))
         if (fatal != null) {
             supervisorJob.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
-            logger.log(System.Logger.Level.ERROR, "loop thread \"${thread.name}\" died; its callers were released", fatal)
+            logger.logFailure(System.Logger.Level.ERROR, "loop thread \"${thread.name}\" died; its callers were released", fatal)
         }
         // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
         for (step in leftovers) moveOff(step.context, step.task)

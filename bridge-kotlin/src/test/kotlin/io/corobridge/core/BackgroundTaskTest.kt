@@ -55,6 +55,27 @@ class BackgroundTaskTest {
     }
 
     @Test
+    fun `a failure whose toString throws still completes the task and is reported`() = withLoop("bg-hostile") { loop ->
+        val reported = java.util.concurrent.LinkedBlockingQueue<Throwable>()
+        loop.failureHandler = Thread.UncaughtExceptionHandler { _, e -> reported.add(e) }
+        repeatRounds(10) {
+            val failure = HostileException()
+            val task = loop.launch { yield(); throw failure }
+            val ended = task.completion.handle { _, e -> e }.get(10, TimeUnit.SECONDS)
+            assertSame(failure, ended, "the completion holds the failure itself")
+            assertTrue(task.isDone)
+            assertSame(failure, reported.poll(10, TimeUnit.SECONDS))
+        }
+        awaitState("no background task is left running") { loop.stats().backgroundTasks == 0 }
+        // Logged by default: the log cannot print it, and says so instead of failing.
+        loop.failureHandler = null
+        val task = loop.launch { throw HostileException() }
+        val ended = task.completion.handle { _, e -> e }.get(10, TimeUnit.SECONDS)
+        assertInstanceOf(HostileException::class.java, ended)
+        Unit
+    }
+
+    @Test
     fun `a failing task is reported to the failure handler, never swallowed`() = withLoop("bg-fail") { loop ->
         val reported = CompletableFuture<Throwable>()
         loop.failureHandler = Thread.UncaughtExceptionHandler { _, e -> reported.complete(e) }

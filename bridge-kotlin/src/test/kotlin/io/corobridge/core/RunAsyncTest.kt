@@ -16,6 +16,7 @@ import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertInstanceOf
+import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
@@ -27,6 +28,45 @@ class RunAsyncTest {
     fun closeLoop() {
         loop.close()
         assertNoThreads("corobridge-loop-async")
+    }
+
+    @Test
+    fun `completing the future with an exception whose toString throws cancels the call`() {
+        repeatRounds(10) {
+            val started = CountDownLatch(1)
+            val finallyRan = CountDownLatch(1)
+            val future = loop.runAsync {
+                try {
+                    started.countDown()
+                    awaitCancellation()
+                } finally {
+                    finallyRan.countDown()
+                }
+            }
+            assertTrue(started.await(10, TimeUnit.SECONDS))
+            assertTrue(future.completeExceptionally(HostileException()))
+            assertTrue(finallyRan.await(10, TimeUnit.SECONDS), "the coroutine behind the future was cancelled")
+        }
+        awaitState("no call is left in flight") { loop.stats().callsInFlight == 0L }
+    }
+
+    @Test
+    fun `a call failing with an exception whose toString throws completes its future despite dependent stages`() {
+        val reported = java.util.concurrent.CopyOnWriteArrayList<Throwable>()
+        loop.failureHandler = Thread.UncaughtExceptionHandler { _, e -> reported.add(e) }
+        repeatRounds(10) {
+            val gate = CompletableDeferred<Unit>()
+            val failure = HostileException()
+            val future = loop.runAsync { gate.await(); throw failure }
+            // A dependent stage makes CompletableFuture wrap the failure, calling its toString().
+            future.thenApply { it }
+            gate.complete(Unit)
+            assertSame(failure, future.handle { _, e -> e }.get(10, TimeUnit.SECONDS))
+        }
+        awaitState("no call is left in flight") { loop.stats().callsInFlight == 0L }
+        assertEquals(7, loop.runSync { 7 }, "the loop still serves")
+        // What the dependent stages threw while being completed was reported, not lost.
+        assertEquals(10, reported.size, reported.toString())
     }
 
     @Test

@@ -136,3 +136,14 @@ fun awaitState(what: String, condition: () -> Boolean) {
         Thread.yield()
     }
 }
+
+/**
+ * An exception whose getMessage() and toString() throw: what careless user code (or a message built from a
+ * closed resource) hands the library. Every path that completes or reports something must survive it.
+ */
+class HostileException : RuntimeException() {
+    override val message: String
+        get() = throw IllegalStateException("getMessage() of a hostile exception")
+
+    override fun toString(): String = throw IllegalStateException("toString() of a hostile exception")
+}

@@ -65,10 +65,10 @@ internal object Carriers {
 
     fun reportInstallFailure(carrier: ContextCarrier<*>, what: String, failure: Throwable) {
         if (failure is VirtualMachineError) throw failure
-        logger.log(
+        logger.logFailure(
             System.Logger.Level.ERROR,
-            "context carrier $carrier failed to $what on thread \"${Thread.currentThread().name}\"; the step " +
-                "runs on without it",
+            "context carrier ${describe(carrier)} failed to $what on thread \"${Thread.currentThread().name}\"; " +
+                "the step runs on without it",
             failure,
         )
     }

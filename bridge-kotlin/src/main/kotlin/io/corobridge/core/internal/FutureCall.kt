@@ -20,15 +20,25 @@ internal open class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(lo
 
     override fun onCompleted(value: T) {
         future.completeFromCall(value)
+        ended(value, null)
     }
 
     override fun onCancelled(cause: Throwable, handled: Boolean) {
-        future.failFromCall(callerFailure(cause))
+        val failure = callerFailure(cause)
+        future.failFromCall(failure)
+        ended(null, failure)
     }
 
     override fun abort(reason: Throwable) {
         future.failFromCall(reason)
+        ended(null, reason)
     }
+
+    /**
+     * Called once the future holds the outcome, on the thread that ended the call; more than once if the call is
+     * aborted after it ended, so an override must act only once (background tasks do).
+     */
+    protected open fun ended(value: T?, failure: Throwable?) {}
 }
 
 /*
@@ -36,41 +46,71 @@ internal open class FutureCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(lo
  * so orTimeout) cancels the coroutine, since nobody can observe its result any more. The call completes it
  * through the *FromCall methods, which go to the superclass directly and so do not count as "from outside".
  *
+ * Completing a CompletableFuture runs its dependent stages on the completing thread, and one of those can
+ * throw out of complete(): CompletableFuture wraps a failure in a CompletionException for each dependent, and
+ * that constructor calls the failure's toString(), which may throw. The future is complete all the same, so
+ * neither the call's end nor the cancellation of its coroutine may depend on complete() returning normally.
+ *
  * Blocking on it from its own loop thread while it is not done would wait for work that only that thread can
  * run; get/join refuse that with an IllegalStateException instead of hanging. Elsewhere they spin briefly
  * before the future's own parking wait, as blocking calls do.
  */
 internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFuture<T>() {
     fun completeFromCall(value: T) {
-        ended(super.complete(value))
+        fromCall { super.complete(value) }
     }
 
     fun failFromCall(failure: Throwable) {
-        ended(super.completeExceptionally(failure))
+        fromCall { super.completeExceptionally(failure) }
     }
 
-    override fun cancel(mayInterruptIfRunning: Boolean): Boolean {
-        val cancelled = ended(super.cancel(mayInterruptIfRunning))
-        if (cancelled) call.cancelAsCaller("its future was cancelled")
-        return cancelled
+    override fun cancel(mayInterruptIfRunning: Boolean): Boolean =
+        fromOutside("its future was cancelled") { super.cancel(mayInterruptIfRunning) }
+
+    override fun complete(value: T): Boolean =
+        fromOutside("its future was completed from outside") { super.complete(value) }
+
+    override fun completeExceptionally(ex: Throwable): Boolean =
+        // The message names the exception by its class only: its toString() is user code, and may throw.
+        fromOutside("its future was completed exceptionally from outside, with a ${ex.javaClass.name}") {
+            super.completeExceptionally(ex)
+        }
+
+    /** The call completes the future; a dependent stage that throws is reported, not passed to the call. */
+    private inline fun fromCall(complete: () -> Boolean) {
+        val completed = try {
+            complete()
+        } catch (stage: Throwable) {
+            if (stage is VirtualMachineError) throw stage
+            call.loop.reportFailure(stage)
+            isDone
+        }
+        ended(completed)
     }
 
-    override fun complete(value: T): Boolean {
-        val completed = ended(super.complete(value))
-        if (completed) call.cancelAsCaller("its future was completed from outside")
+    /** Someone completes the future from outside: the call is cancelled even if a dependent stage throws. */
+    private inline fun fromOutside(reason: String, complete: () -> Boolean): Boolean {
+        val completed = try {
+            complete()
+        } catch (stage: Throwable) {
+            // The future is complete (only its dependents failed): stop the call, then let the caller see it.
+            if (isDone) {
+                ended(true)
+                call.cancelAsCaller(reason)
+            }
+            throw stage
+        }
+        ended(completed)
+        if (completed) call.cancelAsCaller(reason)
         return completed
     }
 
-    override fun completeExceptionally(ex: Throwable): Boolean {
-        val completed = ended(super.completeExceptionally(ex))
-        if (completed) call.cancelAsCaller("its future was completed exceptionally from outside: $ex")
-        return completed
-    }
-
-    /** A future completes once: the one transition that succeeds ends the call for the loop's statistics. */
-    private fun ended(transitioned: Boolean): Boolean {
-        if (transitioned && call.countsAsCall) call.loop.futureCallEnded()
-        return transitioned
+    /**
+     * A future completes once: the one transition that succeeds ends the call for the loop's statistics (the
+     * call's ENDED flag makes sure of it when a dependent stage's failure hid whether this one succeeded).
+     */
+    private fun ended(transitioned: Boolean) {
+        if (transitioned && call.setFlag(LoopCall.ENDED) && call.countsAsCall) call.loop.futureCallEnded()
     }
 
     override fun get(): T {

@@ -46,7 +46,7 @@ internal abstract class LoopCall<T>(
     /** The next task in the loop's queue; see [TaskQueue]. */
     override var nextInQueue: QueuedTask? = null
 
-    /** ATTACHED and CANCELLED_BY_CALLER bits, updated with [FLAGS]. */
+    /** ATTACHED, CANCELLED_BY_CALLER and ENDED bits, updated with [FLAGS]. */
     @Volatile
     @JvmField
     var flags: Int = 0
@@ -150,6 +150,9 @@ internal abstract class LoopCall<T>(
     internal companion object {
         const val ATTACHED = 1
         const val CANCELLED_BY_CALLER = 2
+
+        /** A future call's future has completed (counted once in the loop's statistics). */
+        const val ENDED = 4
 
         private val FLAGS: AtomicIntegerFieldUpdater<LoopCall<*>> =
             AtomicIntegerFieldUpdater.newUpdater(LoopCall::class.java, "flags")

@@ -86,7 +86,7 @@ internal class WorkerPool(private val loop: RunSyncLoop) {
         private val logger: System.Logger = System.getLogger(RunSyncLoop::class.java.name)
 
         fun logDiscarded(loop: RunSyncLoop, failure: Throwable) {
-            logger.log(
+            logger.logFailure(
                 System.Logger.Level.DEBUG,
                 "a worker of loop \"${loop.name}\" failed after its caller was cancelled; the failure is discarded",
                 failure,
