@@ -614,6 +614,7 @@ public class RunSyncLoop private constructor(
         if (Thread.currentThread() is LoopThread) reenter(block, NO_TIMEOUT, warn = false) else sync(block, NO_TIMEOUT)
 
     private fun <T> reenter(body: Any, timeoutNanos: Long, warn: Boolean = true): T {
+        checkOpen() // a closing loop refuses the call whichever thread it would run on (a shutdown callback's, say)
         val site = CallSites.current()
         val here = Thread.currentThread().name
         val problem = "a blocking call into loop \"$name\" was made on loop thread \"$here\" at $site"
@@ -704,9 +705,9 @@ public class RunSyncLoop private constructor(
     }
 
     private fun awaitTermination(graceNanos: Long) {
-        if (terminated.await(graceNanos + STUCK_MARGIN_NANOS, TimeUnit.NANOSECONDS)) {
+        if (LibraryThreads.awaitUninterruptibly(terminated, graceNanos + STUCK_MARGIN_NANOS)) {
             // The latch falls in the thread's last act; wait for the thread itself to be gone too.
-            if (thread.isAlive) thread.join(TimeUnit.NANOSECONDS.toMillis(STUCK_MARGIN_NANOS))
+            LibraryThreads.joinUninterruptibly(thread, STUCK_MARGIN_NANOS)
             return
         }
         // The loop thread is stuck inside a task (blocking code on the loop) and cannot finish closing.

@@ -20,6 +20,23 @@ class ReentryTest {
     }
 
     @Test
+    fun `a blocking call into a closing loop from its own shutdown callback is refused, not run on a new thread`() {
+        for (policy in ReentryPolicy.values()) {
+            val closing = RunSyncLoop.create("reentry-closing")
+            closing.reentryPolicy = policy
+            val reported = java.util.concurrent.LinkedBlockingQueue<Throwable>()
+            closing.failureHandler = Thread.UncaughtExceptionHandler { _, e -> reported.add(e) }
+            val ran = java.util.concurrent.atomic.AtomicBoolean()
+            closing.onShutdown { closing.runSync { ran.set(true) } }
+            closing.close()
+            val failure = reported.poll(10, java.util.concurrent.TimeUnit.SECONDS)
+            assertTrue(failure is IllegalStateException && failure.message!!.contains("is closed"), "$policy: $failure")
+            assertTrue(!ran.get(), "$policy: the call ran")
+            assertNoThreads("corobridge-loop-reentry-closing")
+        }
+    }
+
+    @Test
     fun `NEW_THREAD runs re-entrant calls on new threads, three levels deep, without deadlock`() {
         LogCapture().use {
             val threads = loop.runSync {

@@ -8,6 +8,7 @@ import java.util.concurrent.CancellationException
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicReference
 import java.util.logging.Level
@@ -19,6 +20,7 @@ import kotlinx.coroutines.launch
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertInstanceOf
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
@@ -70,6 +72,75 @@ class WorkerThreadsTest {
             assertEquals((1..200).sum(), done)
             assertEquals(5, most.get(), "most blocks running at once")
             assertEquals(0, loop.stats().workersBusy)
+        }
+    }
+
+    @Test
+    fun `an interrupted worker that lent its slot waits for it again before it goes on`() {
+        loop.workerLimit = 1
+        repeatRounds(5) {
+            val lent = CountDownLatch(1)
+            val secondRunning = CountDownLatch(1)
+            val releaseSecond = CountDownLatch(1)
+            val firstWorker = java.util.concurrent.atomic.AtomicReference<Thread>()
+            val caught = java.util.concurrent.atomic.AtomicReference<Throwable>()
+            val flagAfter = AtomicBoolean()
+            val firstWentOn = AtomicBoolean()
+            val busyWhenFirstWentOn = java.util.concurrent.atomic.AtomicInteger(-1)
+            val first = loop.runAsync {
+                loop.runInWorkerThread {
+                    firstWorker.set(Thread.currentThread())
+                    try {
+                        loop.runSync { lent.countDown(); kotlinx.coroutines.awaitCancellation() }
+                    } catch (e: Throwable) {
+                        caught.set(e)
+                        flagAfter.set(Thread.interrupted())
+                    }
+                    firstWentOn.set(true)
+                    busyWhenFirstWentOn.set(loop.stats().workersBusy)
+                }
+            }
+            lent.within("the first worker lends its slot")
+            val second = loop.runAsync { loop.runInWorkerThread { secondRunning.countDown(); releaseSecond.await() } }
+            secondRunning.within("the second worker takes the lent slot")
+            firstWorker.get().interrupt()
+            awaitState("the first worker waits for a slot again") {
+                firstWorker.get().stackTrace.any { it.className.endsWith("CapacityLimiter") && it.methodName == "acquireBlocking" }
+            }
+            assertFalse(firstWentOn.get(), "the first worker went on without a slot while the second held it")
+            releaseSecond.countDown()
+            second.get(10, TimeUnit.SECONDS)
+            first.get(10, TimeUnit.SECONDS)
+            assertInstanceOf(java.util.concurrent.CancellationException::class.java, caught.get())
+            assertTrue(flagAfter.get(), "the interrupt flag is set again")
+            assertEquals(1, busyWhenFirstWentOn.get(), "only the first worker held a slot when it went on")
+            awaitState("every slot is back") { loop.stats().workersBusy == 0 }
+        }
+    }
+
+    @Test
+    fun `close called on one of the loop's own workers finishes and throws nothing`() {
+        repeatRounds(5) { round ->
+            val own = RunSyncLoop.create("workers-own-close-$round")
+            val thrown = AtomicReference<Throwable>()
+            val closed = CountDownLatch(1)
+            own.runAsync {
+                own.runInWorkerThread {
+                    try {
+                        own.close()
+                    } catch (e: Throwable) {
+                        thrown.set(e)
+                    }
+                    closed.countDown()
+                }
+            }
+            closed.within("close() returns on the worker")
+            assertNull(thrown.get(), "close() threw on the worker: ${thrown.get()}")
+            assertTrue(own.isClosed)
+            awaitState("the loop's threads are gone") {
+                liveThreads("corobridge-loop-workers-own-close-$round").isEmpty() &&
+                    liveThreads("corobridge-worker-workers-own-close-$round").isEmpty()
+            }
         }
     }
 

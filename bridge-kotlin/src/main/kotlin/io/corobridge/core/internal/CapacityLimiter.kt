@@ -106,11 +106,12 @@ internal class CapacityLimiter(total: Int) {
 
     /**
      * Takes a slot, parking the calling thread in FIFO order until one is free or [timeoutNanos] have passed
-     * (0: no deadline). True if it got one.
+     * (0: no deadline). True if it got one. Unless [interruptible], an interrupt does not end the wait: the
+     * thread keeps its place in the queue and its interrupt flag is set again once it has the slot.
      *
-     * @throws InterruptedException if the thread is interrupted first (no slot is then held)
+     * @throws InterruptedException if [interruptible] and the thread is interrupted first (no slot is then held)
      */
-    fun acquireBlocking(timeoutNanos: Long = 0L): Boolean {
+    fun acquireBlocking(timeoutNanos: Long = 0L, interruptible: Boolean = true): Boolean {
         if (waiting == 0 && tryTake()) return true
         val waiter = ParkedWaiter(Thread.currentThread())
         if (enqueue(waiter)) return true
@@ -132,6 +133,10 @@ internal class CapacityLimiter(total: Int) {
                 LockSupport.park(this)
             }
             if (Thread.interrupted()) {
+                if (!interruptible) {
+                    interrupted = true
+                    continue
+                }
                 if (waiter.leave()) {
                     forget(waiter)
                     throw InterruptedException("interrupted while waiting for a slot")

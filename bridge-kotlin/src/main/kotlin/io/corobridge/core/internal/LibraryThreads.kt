@@ -61,6 +61,27 @@ internal object LibraryThreads {
         }
     }
 
+    /**
+     * Waits up to [nanos] for [latch], whatever interrupts arrive meanwhile (close() waits this way: it must
+     * finish, and one of the loop's own workers calling it is interrupted by it); an interrupt is kept.
+     * True if the latch opened.
+     */
+    fun awaitUninterruptibly(latch: java.util.concurrent.CountDownLatch, nanos: Long): Boolean {
+        val deadline = System.nanoTime() + nanos
+        var interrupted = false
+        try {
+            while (true) {
+                try {
+                    return latch.await(maxOf(0L, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS)
+                } catch (_: InterruptedException) {
+                    interrupted = true
+                }
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt()
+        }
+    }
+
     // AccessController is deprecated for removal with the security manager; until it is gone, it is the only
     // way to keep a new thread from recording its maker's frames (see the top of this file).
     @Suppress("DEPRECATION", "removal")

@@ -71,11 +71,10 @@ internal class WorkerPool(private val loop: RunSyncLoop) {
      */
     fun awaitStopped(nanos: Long): List<Thread> {
         val deadline = System.nanoTime() + nanos
-        executor.awaitTermination(nanos, TimeUnit.NANOSECONDS)
         for (thread in threads) {
             val left = deadline - System.nanoTime()
             if (left <= 0) break
-            TimeUnit.NANOSECONDS.timedJoin(thread, left)
+            LibraryThreads.joinUninterruptibly(thread, left)
         }
         return threads.filter { it.isAlive }
     }
@@ -108,7 +107,9 @@ internal class WorkerThread(val loop: RunSyncLoop, task: Runnable, name: String)
     /**
      * Runs [block] while this worker waits for the loop, lending its slot to the calls it waits for: a chain
      * loop -> worker -> loop -> worker... then needs one slot at a time, however deep. The slot is taken again
-     * (in FIFO order) before the worker continues its own blocking code.
+     * (in FIFO order) before the worker continues its own blocking code, whatever happens meanwhile: an
+     * interrupt (which cancels the call [block] waits for) does not let the worker go on without its slot,
+     * and is kept for the worker's code to see.
      */
     inline fun <T> lendingSlot(block: () -> T): T {
         val task = current ?: return block()
@@ -118,7 +119,7 @@ internal class WorkerThread(val loop: RunSyncLoop, task: Runnable, name: String)
         try {
             return block()
         } finally {
-            pool.limiter.acquireBlocking() // interrupted: no slot held, and the task's end releases none
+            pool.limiter.acquireBlocking(interruptible = false)
             task.holdsSlot = true
         }
     }
