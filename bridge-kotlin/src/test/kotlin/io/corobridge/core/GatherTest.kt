@@ -10,6 +10,7 @@ import kotlin.time.Duration.Companion.milliseconds
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.yield
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -25,6 +26,55 @@ class GatherTest {
     fun closeLoop() {
         loop.close()
         assertNoThreads("corobridge-loop-gather")
+    }
+
+    /** Keeps the calling thread busy (not suspended, not parked) for [micros] microseconds. */
+    private fun busyFor(micros: Long) {
+        val until = System.nanoTime() + micros * 1_000
+        while (System.nanoTime() - until < 0) Thread.onSpinWait()
+    }
+
+    /**
+     * Gathers 100 calls that each keep the loop busy for 200 µs before they suspend (or, with [suspending]
+     * false, before they return), with a probe task queued on the loop just before; returns how many calls
+     * had started when the probe ran. A gather that started every call inside one loop task would hold the
+     * loop for 20 ms and let the probe run only after the 100th.
+     */
+    private fun callsStartedBeforeProbe(maxConcurrency: Int, suspending: Boolean): Int {
+        val started = AtomicInteger()
+        val gate = CompletableDeferred<Unit>()
+        val calls = List(100) {
+            suspend {
+                started.incrementAndGet()
+                busyFor(200)
+                if (suspending) gate.await()
+            }
+        }
+        return loop.runSync {
+            var seen = -1
+            loop.scope.launch(start = kotlinx.coroutines.CoroutineStart.DEFAULT) {
+                seen = started.get()
+                gate.complete(Unit)
+            }
+            gather(calls, maxConcurrency)
+            seen
+        }
+    }
+
+    @Test
+    fun `a large gather does not hold the loop in one task while it starts its calls`() {
+        repeatRounds(3) {
+            val seen = callsStartedBeforeProbe(Int.MAX_VALUE, suspending = true)
+            assertTrue(seen in 0 until 50, "the probe ran only after $seen of 100 calls had started")
+        }
+    }
+
+    @Test
+    fun `a bounded gather of calls that never suspend still lets other tasks run`() {
+        repeatRounds(3) {
+            val seen = callsStartedBeforeProbe(4, suspending = false)
+            assertTrue(seen in 0 until 50, "the probe ran only after $seen of 100 calls had started")
+        }
     }
 
     @Test
@@ -117,9 +167,17 @@ class GatherTest {
 
     @Test
     fun `an unbounded gather of 10,000 runs them all at once`() {
-        val most = AtomicInteger()
-        assertEquals(10_000, loop.runSync { gather(countingCalls(10_000, most)) }.size)
-        assertEquals(10_000, most.get())
+        // Each call waits until all 10,000 are in flight: only a gather with no bound can finish.
+        val inFlight = AtomicInteger()
+        val allStarted = CompletableDeferred<Unit>()
+        val calls = List(10_000) { i ->
+            suspend {
+                if (inFlight.incrementAndGet() == 10_000) allStarted.complete(Unit)
+                allStarted.await()
+                i
+            }
+        }
+        assertEquals(10_000, loop.runSync { gather(calls) }.size)
     }
 
     /** [n] calls that each suspend once; [most] ends as the largest number in flight at once. */

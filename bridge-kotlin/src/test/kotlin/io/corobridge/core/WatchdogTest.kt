@@ -45,6 +45,39 @@ class WatchdogTest {
     private fun stallReports(log: LogCapture, loop: RunSyncLoop): List<LogRecord> =
         allStallReports(log, loop).filter { it.message.contains("holdTheLoopThread") }
 
+    /** CPU work on the loop thread: runnable all along, never blocked. */
+    private fun spinOnTheLoopThread(release: java.util.concurrent.atomic.AtomicBoolean) {
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10)
+        while (!release.get() && System.nanoTime() - deadline < 0) Thread.onSpinWait()
+    }
+
+    @Test
+    fun `a stall report says whether the loop thread is blocked or computing, and where`() = withLoop("stall-kind") { loop ->
+        loop.stallThreshold = Duration.ofMillis(50)
+        LogCapture().use { log ->
+            val release = java.util.concurrent.atomic.AtomicBoolean()
+            val caller = thread(name = "spin-caller") { loop.runSync { spinOnTheLoopThread(release) } }
+            awaitState("the stall is reported") {
+                allStallReports(log, loop).any { it.message.contains("spinOnTheLoopThread") }
+            }
+            release.set(true)
+            caller.join()
+            val report = allStallReports(log, loop).first { it.message.contains("spinOnTheLoopThread") }
+            assertTrue(Regex("is running in \\S*io.corobridge.core.WatchdogTest.spinOnTheLoopThread").containsMatchIn(report.message), report.message)
+            assertTrue(report.message.contains("without suspending"), report.message)
+            assertTrue(!report.message.contains("is blocked"), report.message)
+
+            val latch = CountDownLatch(1)
+            val blocked = thread(name = "block-caller") { loop.runSync { holdTheLoopThread(latch) } }
+            awaitState("the blocking stall is reported") { stallReports(log, loop).isNotEmpty() }
+            latch.countDown()
+            blocked.join()
+            val blocking = stallReports(log, loop).first().message
+            assertTrue(blocking.contains("is blocked (TIMED_WAITING)"), blocking)
+            assertTrue(blocking.contains("runInWorkerThread"), blocking)
+        }
+    }
+
     @Test
     fun `a stall is reported once, with the blocking method in the loop thread's stack`() = withLoop("stall") { loop ->
         loop.stallThreshold = Duration.ofMillis(50)

@@ -64,6 +64,22 @@ internal object CallSites {
         }
     }
 
+    /**
+     * True if [frame] belongs to corobridge or the runtime (JDK, Kotlin, kotlinx). A class that cannot be
+     * found from here is the user's (another class loader's): false.
+     */
+    fun isLibraryOrRuntime(frame: StackTraceElement): Boolean {
+        if (runtimePrefixes.any { frame.className.startsWith(it) }) return true
+        val type = try {
+            Class.forName(frame.className, false, RunSyncLoop::class.java.classLoader)
+        } catch (_: ClassNotFoundException) {
+            return false
+        } catch (_: LinkageError) {
+            return false
+        }
+        return isLibraryFrame(type)
+    }
+
     /** True the first time [key] is seen, so a warning is given once. */
     fun firstTime(key: String): Boolean = warned.add(key)
 

@@ -125,24 +125,33 @@ internal object Watchdog {
         }
 
         private fun report(length: Long, threshold: Long) {
+            val state = loop.thread.state
             val trace = loop.thread.stackTrace
             stack = trace
             val where = StallReport(
-                "stack of loop thread \"${loop.thread.name}\" at the moment the stall was noticed"
+                "stack of loop thread \"${loop.thread.name}\" at the moment the stall was noticed ($state)"
             ).also { it.stackTrace = trace }
+            val frame = trace.firstOrNull { !CallSites.isLibraryOrRuntime(it) }
+            val at = frame?.let { " in $it" } ?: ""
+            // Say what the stack shows, not what is most likely: a thread that waits is blocked; a runnable
+            // one computes, or reads a socket (which also shows as RUNNABLE), or is a gather starting calls.
+            val what = when (state) {
+                Thread.State.BLOCKED, Thread.State.WAITING, Thread.State.TIMED_WAITING ->
+                    "the loop thread is blocked ($state)$at: blocking code is running on the loop thread, and every " +
+                        "other call on this loop waits for it. Run blocking code with runInWorkerThread { ... } instead."
+                else ->
+                    "the loop thread is running$at without suspending: CPU work, or blocking I/O (a socket read " +
+                        "shows as RUNNABLE), and every other call on this loop waits for it. Run blocking code with " +
+                        "runInWorkerThread { ... }; split long computations with yield(), or run them on " +
+                        "Dispatchers.Default."
+            }
             logger.log(
                 System.Logger.Level.WARNING,
                 "loop \"${loop.name}\" has been busy with one task for at least ${millis(length)} (stall threshold " +
-                    "${millis(threshold)}): blocking code is running on the loop thread, and every other call on " +
-                    "this loop waits for it. Run blocking code with runInWorkerThread { ... } instead. The " +
-                    "loop thread's stack shows the blocking line${topFrame(trace)}.",
+                    "${millis(threshold)}): $what The stack attached is the loop thread's at that moment.",
                 where,
             )
         }
-
-        private fun topFrame(trace: Array<StackTraceElement>): String =
-            trace.firstOrNull { !it.className.startsWith("java.") && !it.className.startsWith("jdk.") }
-                ?.let { ": $it" } ?: ""
     }
 
     private fun millis(nanos: Long): String = "${TimeUnit.NANOSECONDS.toMillis(nanos)} ms"
