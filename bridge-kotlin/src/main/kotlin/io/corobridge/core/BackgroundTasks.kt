@@ -9,6 +9,10 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.joinAll
 import kotlinx.coroutines.withTimeoutOrNull
+import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
+import kotlin.coroutines.intrinsics.createCoroutineUnintercepted
+import kotlin.coroutines.jvm.internal.CoroutineStackFrame
+import kotlin.coroutines.resume
 import kotlin.time.Duration.Companion.nanoseconds
 
 /**
@@ -63,21 +67,25 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
     val count: Int
         get() = running.size
 
+    /** What closing did to the background tasks; see [finish]. */
+    class Finish(val cancelled: Int, val abandoned: List<String>)
+
     /**
-     * Lets the tasks run for up to [graceNanos], cancels those still running and waits for them to end;
-     * returns how many were cancelled. Runs on the loop thread while it closes.
+     * Lets the tasks run for up to [graceNanos], cancels those still running and waits up to [cancelNanos] for
+     * them to finish cancelling; those that have not by then (they ignore cancellation) are abandoned where
+     * they are, and described in the result. Runs on the loop thread while it closes; never waits longer.
      */
-    suspend fun finish(graceNanos: Long): Int {
+    suspend fun finish(graceNanos: Long, cancelNanos: Long): Finish {
         val ended = withTimeoutOrNull(graceNanos.nanoseconds) { job.children.toList().joinAll() } != null
-        var cancelled = 0
-        if (!ended) {
-            val still = job.children.filter { it.isActive }.toList()
-            cancelled = still.size
-            job.cancel(CancellationException("loop \"${loop.name}\" closed and the grace period had passed"))
-            still.joinAll()
+        if (ended) {
+            job.cancel()
+            return Finish(0, emptyList())
         }
-        job.cancel()
-        return cancelled
+        val still = job.children.filter { it.isActive }.toList()
+        job.cancel(CancellationException("loop \"${loop.name}\" closed and the grace period had passed"))
+        withTimeoutOrNull(cancelNanos.nanoseconds) { still.joinAll() }
+        val abandoned = still.filter { !it.isCompleted }.map { (it as? BackgroundCall)?.describe() ?: it.toString() }
+        return Finish(still.size, abandoned)
     }
 
     /**
@@ -100,7 +108,31 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
         override val countsAsCall: Boolean
             get() = false
 
+        /** The body's outermost frame, while it runs: where a task that ignores cancellation is stuck. */
+        @Volatile
+        private var frame: kotlin.coroutines.Continuation<Unit>? = null
+
+        override fun startBody(): Any? {
+            if (body is ContinuationCall<*>) return super.startBody()
+            // Started as a frame we keep (its completion is this call, so it completes the call itself), for
+            // describe(); a call pays nothing for it, only background tasks do.
+            @Suppress("UNCHECKED_CAST")
+            val started = (body as suspend () -> Any?).createCoroutineUnintercepted(this)
+            frame = started
+            started.resume(Unit)
+            return COROUTINE_SUSPENDED
+        }
+
+        /** The task's code, and the line where it is suspended if it is a Kotlin suspend lambda. */
+        fun describe(): String {
+            val name = body.javaClass.name
+            val code = name.substringBefore("$\$Lambda").let { if (it != name) "a lambda in $it" else name }
+            val at = (frame as? CoroutineStackFrame)?.getStackTraceElement()
+            return if (at != null) "$code, suspended at $at" else code
+        }
+
         override fun ended(value: Any?, failure: Throwable?) {
+            frame = null
             val first = try {
                 if (failure == null) task.completion.complete(value) else task.completion.completeExceptionally(failure)
             } catch (stage: Throwable) {

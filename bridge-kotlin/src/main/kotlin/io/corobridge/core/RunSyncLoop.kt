@@ -16,6 +16,10 @@ import io.corobridge.core.internal.LibraryThreads
 import io.corobridge.core.internal.describeNanos
 import io.corobridge.core.internal.nanosOr
 import io.corobridge.core.internal.logFailure
+import io.corobridge.core.internal.describe
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeoutOrNull
+import kotlin.time.Duration.Companion.nanoseconds
 import kotlinx.coroutines.CompletableJob
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
@@ -98,6 +102,17 @@ public class RunSyncLoop private constructor(
     @Volatile
     private var callsDeadline: Long = 0L
 
+    /**
+     * When a loop thread still inside the task it was running when close began counts as stuck (close start +
+     * background grace + closeGraceNanos: by then the closing sequence would have abandoned cancelled work).
+     */
+    @Volatile
+    private var stuckDeadline: Long = 0L
+
+    /** The loop thread's task counter when close began; odd if it was inside a task. */
+    @Volatile
+    private var seqAtClose: Long = 0L
+
     /** Set when the loop gives up on its unfinished calls (it ended, or its thread is stuck). */
     @Volatile
     private var released: Throwable? = null
@@ -105,6 +120,10 @@ public class RunSyncLoop private constructor(
     /** How long calls in flight may take to finish after [close] cancels them; internal so tests can shorten it. */
     @Volatile
     internal var closeGraceNanos: Long = DEFAULT_CLOSE_GRACE_NANOS
+
+    /** How long the shutdown callbacks may take together while closing; internal so tests can shorten it. */
+    @Volatile
+    internal var callbacksBudgetNanos: Long = CALLBACKS_NANOS
 
     /**
      * The coroutine dispatcher that runs blocks on this loop's thread. Usable from any coroutine
@@ -415,14 +434,17 @@ public class RunSyncLoop private constructor(
      */
     internal fun shutdown(backgroundGraceNanos: Long = DEFAULT_GRACE_NANOS) {
         // Everything the loop thread may still do while closing is bounded: background tasks their grace,
-        // cancelled calls closeGraceNanos, shutdown callbacks CALLBACKS_NANOS. Past that it stops regardless.
-        val budget = saturatedAdd(backgroundGraceNanos, closeGraceNanos + CALLBACKS_NANOS)
+        // cancelled calls and tasks closeGraceNanos, shutdown callbacks callbacksBudgetNanos. Past that it stops
+        // regardless.
+        val budget = saturatedAdd(backgroundGraceNanos, closeGraceNanos + callbacksBudgetNanos)
         // The deadline must be written before the state leaves OPEN (the loop reads it once it sees CLOSING),
         // and only while it is still OPEN, so a second close() does not move an earlier deadline.
         if (state.get() == OPEN) {
             val now = System.nanoTime()
             callsDeadline = now + closeGraceNanos
             closeDeadline = saturatedAdd(now, budget)
+            stuckDeadline = saturatedAdd(now, saturatedAdd(backgroundGraceNanos, closeGraceNanos))
+            seqAtClose = thread.taskSeq
         }
         if (state.compareAndSet(OPEN, CLOSING)) {
             supervisorJob.cancel(CancellationException("loop \"$name\" is closing"))
@@ -443,7 +465,7 @@ public class RunSyncLoop private constructor(
             }
         }
         if (!isLoopThread()) {
-            awaitTermination(budget)
+            awaitTermination()
             awaitWorkers()
         }
     }
@@ -454,7 +476,9 @@ public class RunSyncLoop private constructor(
      */
     private fun awaitWorkers() {
         if (Thread.currentThread() is WorkerThread && (Thread.currentThread() as WorkerThread).loop === this) return
-        val stuck = workerPool.awaitStopped(closeGraceNanos)
+        // Within close's budget: as long as workers get after being interrupted, but not past the budget's end.
+        val left = saturatedAdd(closeDeadline, STUCK_MARGIN_NANOS) - System.nanoTime()
+        val stuck = workerPool.awaitStopped(maxOf(0L, minOf(closeGraceNanos, left)))
         if (stuck.isEmpty()) return
         logger.log(
             System.Logger.Level.WARNING,
@@ -464,17 +488,47 @@ public class RunSyncLoop private constructor(
         )
     }
 
-    /** On the loop thread while closing: background tasks get their grace, then the callbacks run. */
+    /**
+     * On the loop thread while closing: background tasks get their grace, then are cancelled and get
+     * closeGraceNanos to finish cancelling, then the callbacks run. Every wait is bounded, so the callbacks run
+     * whatever the tasks do.
+     */
     private suspend fun finishClosing(backgroundGraceNanos: Long) {
-        val cancelled = backgroundTasks.finish(backgroundGraceNanos)
-        if (cancelled > 0) {
+        val finish = backgroundTasks.finish(backgroundGraceNanos, closeGraceNanos)
+        if (finish.cancelled > 0) {
+            val abandoned = if (finish.abandoned.isEmpty()) "" else {
+                "; ${finish.abandoned.size} of them ignored the cancellation for ${describeNanos(closeGraceNanos)} " +
+                    "and were abandoned where they are: " + finish.abandoned.joinToString("; ")
+            }
             logger.log(
                 System.Logger.Level.WARNING,
-                "loop \"$name\" closed: $cancelled background task(s) were still running after the grace period " +
-                    "of ${describeNanos(backgroundGraceNanos)} and were cancelled"
+                "loop \"$name\" closed: ${finish.cancelled} background task(s) were still running after the grace " +
+                    "period of ${describeNanos(backgroundGraceNanos)} and were cancelled$abandoned"
             )
         }
         shutdownCallbacks.runAll()
+    }
+
+    /**
+     * Runs, on the calling thread, the shutdown callbacks the loop thread could not run ([why]); each callback
+     * still runs once (see ShutdownCallbacks). Suspending callbacks get the callbacks' budget.
+     */
+    private fun runLeftoverCallbacks(why: String) {
+        val left = shutdownCallbacks.left
+        if (left == 0) return
+        val stuckIn = shutdownCallbacks.running?.let { "; the callback ${describe(it)} has not finished" } ?: ""
+        logger.log(
+            System.Logger.Level.WARNING,
+            "loop \"$name\": $why$stuckIn, so its $left remaining shutdown callback(s) run on thread " +
+                "\"${Thread.currentThread().name}\""
+        )
+        // runBlocking would throw at once on an interrupted thread (one of our workers closing the loop is one).
+        val interrupted = Thread.interrupted()
+        try {
+            runBlocking { withTimeoutOrNull(callbacksBudgetNanos.nanoseconds) { shutdownCallbacks.runAll() } }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt()
+        }
     }
 
     /**
@@ -546,7 +600,11 @@ public class RunSyncLoop private constructor(
         // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
         for (step in leftovers) moveOff(step.context, step.task)
         workerPool.stop()
-        terminated.countDown()
+        try {
+            runLeftoverCallbacks(if (fatal != null) "its thread died" else "it stopped at the end of its close budget")
+        } finally {
+            terminated.countDown()
+        }
     }
 
     /** Why the loop thread died, if it did; set before the state becomes closed. */
@@ -704,8 +762,20 @@ public class RunSyncLoop private constructor(
         if (!started.get() && started.compareAndSet(false, true)) thread.start()
     }
 
-    private fun awaitTermination(graceNanos: Long) {
-        if (LibraryThreads.awaitUninterruptibly(terminated, graceNanos + STUCK_MARGIN_NANOS)) {
+    /**
+     * Waits for the loop thread to end: until the close budget's end (plus a margin), or only until
+     * [stuckDeadline] if by then the thread is still inside the task it was running when close began: such a
+     * task has ignored the close all along, and waiting longer would only make close slower.
+     */
+    private fun awaitTermination() {
+        val ended = LibraryThreads.awaitUninterruptibly(terminated, stuckDeadline - System.nanoTime()) || run {
+            val seq = thread.taskSeq
+            val stuckSinceClose = seq == seqAtClose && seq and 1L == 1L
+            !stuckSinceClose && LibraryThreads.awaitUninterruptibly(
+                terminated, saturatedAdd(closeDeadline, STUCK_MARGIN_NANOS) - System.nanoTime()
+            )
+        }
+        if (ended) {
             // The latch falls in the thread's last act; wait for the thread itself to be gone too.
             LibraryThreads.joinUninterruptibly(thread, STUCK_MARGIN_NANOS)
             return
@@ -716,12 +786,15 @@ public class RunSyncLoop private constructor(
         stuck.stackTrace = thread.stackTrace
         logger.log(
             System.Logger.Level.WARNING,
-            "loop \"$name\" could not close within ${describeNanos(graceNanos)}: its thread is blocked in a task " +
-                "(stack attached); its callers were released and the thread ends when that task returns",
+            "loop \"$name\" could not finish closing within its budget: its thread is blocked in a task (stack " +
+                "attached) that ignores cancellation; its callers were released, its workers interrupted, and the " +
+                "thread ends when that task returns",
             stuck
         )
         refuseQueued()
         releaseUnfinished(IllegalStateException("loop \"$name\" closed while its thread was stuck in a task", stuck))
+        workerPool.stop() // the loop thread's last act would have; it may never come
+        runLeftoverCallbacks("its thread is stuck in a task")
     }
 
     /** Releases the callers of every call still unfinished, each with its own copy of [reason]. */

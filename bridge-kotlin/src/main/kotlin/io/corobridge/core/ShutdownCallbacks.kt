@@ -8,6 +8,9 @@ import kotlin.concurrent.withLock
  * background tasks have ended (they release what those tasks were using). One that throws is reported to the
  * loop's failure handler and the others still run. Prefect: `add_event_loop_shutdown_callback`.
  *
+ * They run on the loop thread; the ones it cannot run (it is stuck in blocking code, or one callback has not
+ * finished within the callbacks' budget) run on the thread that ends the close.
+ *
  * A lock (not `synchronized`, so virtual threads never pin) orders registration against the closing loop
  * taking the callbacks: a callback is either registered in time to run, or refused.
  */
@@ -29,19 +32,35 @@ internal class ShutdownCallbacks(private val loop: RunSyncLoop) {
     val isEmpty: Boolean
         get() = lock.withLock { callbacks.isEmpty() }
 
-    /** Runs every callback once, newest first, on the calling (loop) thread. */
+    /** The callback running now (for reports of one that does not finish), or null. */
+    @Volatile
+    var running: Any? = null
+        private set
+
+    /**
+     * Runs every callback not yet taken, newest first, on the calling thread. Each is taken under the lock
+     * before it runs, so callbacks run exactly once even when a second thread (the closing thread, when the
+     * loop thread is stuck) runs the rest while the first is still inside one.
+     */
     suspend fun runAll() {
-        val all = lock.withLock {
-            taken = true
-            ArrayList(callbacks).also { callbacks.clear() }
-        }
-        for (callback in all.asReversed()) {
+        while (true) {
+            val callback = lock.withLock {
+                taken = true
+                callbacks.removeLastOrNull()
+            } ?: return
+            running = callback
             try {
                 @Suppress("UNCHECKED_CAST")
                 if (callback is Runnable) callback.run() else (callback as suspend () -> Unit)()
             } catch (failure: Throwable) {
                 loop.reportFailure(failure)
+            } finally {
+                running = null
             }
         }
     }
+
+    /** How many callbacks have not been taken yet. */
+    val left: Int
+        get() = lock.withLock { callbacks.size }
 }

@@ -33,7 +33,7 @@ import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 @OptIn(InternalCoroutinesApi::class)
 internal abstract class LoopCall<T>(
     loop: RunSyncLoop,
-    private val body: Any,
+    protected val body: Any,
 ) : AbstractCoroutine<T>(CarriedContext.callContext(loop), false, true), QueuedTask {
 
     /**
@@ -66,12 +66,7 @@ internal abstract class LoopCall<T>(
         val carried = context[CarriedContext]
         val tokens = carried?.install()
         val result = try {
-            @Suppress("UNCHECKED_CAST")
-            if (body is ContinuationCall<*>) {
-                (body as ContinuationCall<T>).invoke(this)
-            } else {
-                (body as suspend () -> T).startCoroutineUninterceptedOrReturn(this)
-            }
+            startBody()
         } catch (e: Throwable) {
             resumeWith(Result.failure(e))
             return
@@ -83,6 +78,19 @@ internal abstract class LoopCall<T>(
         } else {
             @Suppress("UNCHECKED_CAST")
             resumeWith(Result.success(result as T))
+        }
+    }
+
+    /**
+     * Runs the body's first step with this call as its continuation; returns its value, or COROUTINE_SUSPENDED
+     * if it suspended (a subclass may also return that after completing the call itself).
+     */
+    protected open fun startBody(): Any? {
+        @Suppress("UNCHECKED_CAST")
+        return if (body is ContinuationCall<*>) {
+            (body as ContinuationCall<T>).invoke(this)
+        } else {
+            (body as suspend () -> T).startCoroutineUninterceptedOrReturn(this)
         }
     }
 
