@@ -407,8 +407,9 @@ public class RunSyncLoop private constructor(
      * 4. runs the shutdown callbacks, newest first;
      * 5. ends the thread.
      *
-     * Blocks until the thread has ended, except when called on the loop thread itself, where it returns at
-     * once and the loop finishes closing after the current task. Closing twice is harmless.
+     * Blocks until the thread has ended, except when called on the loop thread itself (or in a call re-entered
+     * from it, which runs on a thread of its own while the loop thread waits for it), where it returns at once
+     * and the loop finishes closing after the current task. Closing twice is harmless.
      *
      * @throws IllegalArgumentException if [grace] is negative
      * @throws IllegalStateException on [default], which the JVM shutdown hook closes
@@ -464,10 +465,27 @@ public class RunSyncLoop private constructor(
                 thread.wake()
             }
         }
-        if (!isLoopThread()) {
+        if (!isOwnOrReentrantThread()) {
             awaitTermination()
             awaitWorkers()
         }
+    }
+
+    /** For a loop made to run a re-entrant call (see [reenter]): the loop whose thread made that call. */
+    @Volatile
+    private var reentryParent: RunSyncLoop? = null
+
+    /**
+     * True on this loop's thread, or on a thread running a call re-entered from it (at any depth): this loop's
+     * thread waits for that call, so waiting there for the loop to end would only end at the stuck deadline.
+     */
+    private fun isOwnOrReentrantThread(): Boolean {
+        var loop = (Thread.currentThread() as? LoopThread)?.loop
+        while (loop != null) {
+            if (loop === this) return true
+            loop = loop.reentryParent
+        }
+        return false
     }
 
     /**
@@ -693,6 +711,7 @@ public class RunSyncLoop private constructor(
                 }
                 val helper = RunSyncLoop("$name-reentry-${reentries.incrementAndGet()}", isDefault = false)
                 helper.failureHandler = failureHandler
+                helper.reentryParent = this
                 try {
                     return helper.syncHere(body, timeoutNanos)
                 } finally {

@@ -20,6 +20,20 @@ class ReentryTest {
     }
 
     @Test
+    fun `close called in a re-entrant call returns at once instead of waiting for the loop thread that waits for it`() {
+        val closing = RunSyncLoop.create("reentry-close")
+        closing.closeGraceNanos = java.util.concurrent.TimeUnit.SECONDS.toNanos(30) // a wait would fail the test
+        LogCapture().use { log ->
+            val outer = assertThrows(java.util.concurrent.CancellationException::class.java) {
+                closing.runSync { closing.runSync { closing.close() } }
+            }
+            assertTrue(outer.message!!.contains("closed"), outer.message)
+            assertTrue(log.messages(Level.WARNING).none { it.contains("could not finish closing") })
+        }
+        awaitState("the loop thread ends") { liveThreads("corobridge-loop-reentry-close").isEmpty() }
+    }
+
+    @Test
     fun `a blocking call into a closing loop from its own shutdown callback is refused, not run on a new thread`() {
         for (policy in ReentryPolicy.values()) {
             val closing = RunSyncLoop.create("reentry-closing")
