@@ -63,7 +63,7 @@ class WatchdogTest {
             release.set(true)
             caller.join()
             val report = allStallReports(log, loop).first { it.message.contains("spinOnTheLoopThread") }
-            assertTrue(Regex("is running in \\S*io.corobridge.core.WatchdogTest.spinOnTheLoopThread").containsMatchIn(report.message), report.message)
+            assertTrue(report.message.contains("is running in io.corobridge.core.WatchdogTest.spinOnTheLoopThread(WatchdogTest.kt:"), report.message)
             assertTrue(report.message.contains("without suspending"), report.message)
             assertTrue(!report.message.contains("is blocked"), report.message)
 

@@ -132,7 +132,7 @@ internal object Watchdog {
                 "stack of loop thread \"${loop.thread.name}\" at the moment the stall was noticed ($state)"
             ).also { it.stackTrace = trace }
             val frame = trace.firstOrNull { !CallSites.isLibraryOrRuntime(it) }
-            val at = frame?.let { " in $it" } ?: ""
+            val at = frame?.let { " in ${it.className}.${it.methodName}(${it.fileName}:${it.lineNumber})" } ?: ""
             // Say what the stack shows, not what is most likely: a thread that waits is blocked; a runnable
             // one computes, or reads a socket (which also shows as RUNNABLE), or is a gather starting calls.
             val what = when (state) {
