@@ -53,6 +53,34 @@ class BackgroundTaskTest {
         assertSame(failure, viaCompletion.getCause());
     }
 
+    /** An exception whose getMessage() and toString() throw, as careless code hands one over. */
+    private static final class HostileException extends RuntimeException {
+        @Override
+        public String getMessage() {
+            throw new IllegalStateException("getMessage() of a hostile exception");
+        }
+
+        @Override
+        public String toString() {
+            throw new IllegalStateException("toString() of a hostile exception");
+        }
+    }
+
+    @Test
+    void aFailureWhoseToStringThrowsStillCompletesTheTaskAndIsReported() throws Exception {
+        CompletableFuture<Throwable> reported = new CompletableFuture<>();
+        loop.setFailureHandler((thread, failure) -> reported.complete(failure));
+        HostileException hostile = new HostileException();
+        BackgroundTask task = bridge.launch(c -> users.fail(hostile, c));
+        Throwable ended = task.completion().handle((value, failure) -> failure).get(10, TimeUnit.SECONDS);
+        assertSame(hostile, ended);
+        assertSame(hostile, reported.get(10, TimeUnit.SECONDS));
+        CompletableFuture<String> future = bridge.async(c -> users.fail(hostile, c));
+        assertSame(hostile, future.handle((value, failure) -> failure).get(10, TimeUnit.SECONDS));
+        CompletableFuture<String> outside = bridge.async(c -> users.await(new CompletableFuture<>(), c));
+        assertTrue(outside.completeExceptionally(new HostileException()), "completing it from outside does not throw");
+    }
+
     @Test
     void cancelStopsTheTaskWithoutReportingAFailure() throws Exception {
         CompletableFuture<Throwable> reported = new CompletableFuture<>();
