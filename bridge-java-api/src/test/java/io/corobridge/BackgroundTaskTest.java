@@ -55,6 +55,8 @@ class BackgroundTaskTest {
 
     /** An exception whose getMessage() and toString() throw, as careless code hands one over. */
     private static final class HostileException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
         @Override
         public String getMessage() {
             throw new IllegalStateException("getMessage() of a hostile exception");
