@@ -403,13 +403,21 @@ public class RunSyncLoop private constructor(
      * 2. cancels the calls in flight; their callers get a [java.util.concurrent.CancellationException] that
      *    names the loop once each call has finished cancelling (a call that ignores cancellation for 5 seconds
      *    is abandoned and its caller released with an [IllegalStateException]);
-     * 3. lets background tasks run for up to [grace], then cancels those still running and logs how many;
-     * 4. runs the shutdown callbacks, newest first;
-     * 5. ends the thread.
+     * 3. lets background tasks run for up to [grace], then cancels those still running and gives them 5
+     *    seconds to finish cancelling; logs how many were cancelled, and names those that ignored it (they
+     *    are abandoned where they are);
+     * 4. runs the shutdown callbacks, newest first, each once, within 5 seconds; those the loop thread cannot
+     *    run (one before them has not finished, or the thread is stuck) run on the thread that ends the close;
+     * 5. ends the thread and interrupts worker threads still running blocking code.
      *
-     * Blocks until the thread has ended, except when called on the loop thread itself (or in a call re-entered
-     * from it, which runs on a thread of its own while the loop thread waits for it), where it returns at once
-     * and the loop finishes closing after the current task. Closing twice is harmless.
+     * Whatever user code does, this returns within [grace] + 10 seconds, plus up to 1 second for the thread to
+     * end; a loop thread stuck in blocking code since before the close releases its callers after [grace] + 5
+     * seconds. Only a shutdown callback that blocks forever on this thread can hold it longer.
+     *
+     * Blocks until the thread has ended (not interruptibly: an interrupt is kept for later), except when
+     * called on the loop thread itself (or in a call re-entered from it, which runs on a thread of its own
+     * while the loop thread waits for it), where it returns at once and the loop finishes closing after the
+     * current task. Closing twice is harmless.
      *
      * @throws IllegalArgumentException if [grace] is negative
      * @throws IllegalStateException on [default], which the JVM shutdown hook closes

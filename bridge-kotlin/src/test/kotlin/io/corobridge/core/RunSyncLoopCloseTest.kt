@@ -68,6 +68,9 @@ class RunSyncLoopCloseTest {
     fun `a loop thread stuck in a task holds close only for the grace, and the callbacks still run once`() {
         LogCapture().use { log ->
             val loop = shortLoop("close-stuck")
+            // A long callbacks budget sets the stuck deadline (grace + calls' grace, 0.5 s) well apart from the
+            // end of the whole budget (0.2 + 0.3 + 3 + 1 s), where a close that did not detect it would return.
+            loop.callbacksBudgetNanos = TimeUnit.SECONDS.toNanos(3)
             val callbackRuns = AtomicInteger()
             val callbackThread = AtomicReference<Thread>()
             loop.onShutdown { callbackRuns.incrementAndGet(); callbackThread.set(Thread.currentThread()) }
@@ -86,8 +89,8 @@ class RunSyncLoopCloseTest {
             loop.close(Duration.ofMillis(200))
             val took = millisSince(start)
             // Stuck since close began: released after grace + calls' grace (0.5 s), not the whole budget plus a
-            // wait for a worker pool nobody stopped (0.2 + 0.3 + 0.3 + 1 + 0.3 s before; 16 s with 5 s budgets).
-            assertTrue(took < 1_500, "close took $took ms")
+            // wait for a worker pool nobody stopped (4.5 s + 0.3 s here; 16 s with the default 5 s budgets).
+            assertTrue(took < 3_000, "close took $took ms")
             caller.join(10_000)
             assertInstanceOf(IllegalStateException::class.java, callerGot.get())
             assertEquals(1, callbackRuns.get(), "the callback ran, on the closing thread")
