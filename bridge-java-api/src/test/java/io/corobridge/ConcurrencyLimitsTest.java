@@ -63,14 +63,17 @@ class ConcurrencyLimitsTest {
                     running::decrementAndGet,
                     "ok", c), "svc"));
         }
-        CompletableFuture<List<String>> all = bridge.gatherAsync(calls);
+        // The gated calls take both slots first, so the gather's calls must wait for them: no order between the
+        // gather's starts and other tasks on the loop is assumed (a gather yields the loop while it starts calls).
         CompletableFuture<String> held = bridge.async(limits.limited(c -> users.await(gate, c), "svc"));
         BackgroundTask task = bridge.launch(limits.limited(c -> users.await(gate, c), "svc"));
-        assertEquals(20, all.get(10, TimeUnit.SECONDS).size());
         TestThreads.awaitCondition("both gated calls hold a slot", () -> limits.occupied("svc") == 2);
+        CompletableFuture<List<String>> all = bridge.gatherAsync(calls);
+        TestThreads.awaitCondition("the gather's calls wait for a slot", () -> loop.getLimits().waiting("svc") > 0);
         gate.complete("open");
         assertEquals("open", held.get(10, TimeUnit.SECONDS));
         task.completion().get(10, TimeUnit.SECONDS);
+        assertEquals(20, all.get(10, TimeUnit.SECONDS).size());
         assertEquals("user-1", bridge.sync(limits.limited(c -> users.load(1, c), "svc")));
         assertTrue(most.get() <= 2, "at most 2 at once, saw " + most.get());
         assertEquals(0, limits.occupied("svc"));
