@@ -74,4 +74,18 @@ class GatherGroupTest {
             assertThrows(IllegalStateException::class.java) { group.fork { 1 } }
         }
     }
+
+    @Test
+    fun `a group joined and dropped without close leaves nothing attached to the loop`() {
+        repeat(100) {
+            val group = loop.openGather<Int>()
+            val handle = group.fork { kotlinx.coroutines.yield(); it }
+            loop.runSync { group.join() }
+            assertEquals(it, handle.get())
+        }
+        // Found by the soak run: each such group left a job under the loop's supervisor for the loop's lifetime.
+        awaitState("no job of a dropped group stays under the loop's supervisor") {
+            loop.supervisorJob.children.count() == 0
+        }
+    }
 }
