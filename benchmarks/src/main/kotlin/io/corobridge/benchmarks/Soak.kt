@@ -22,7 +22,8 @@ import kotlinx.coroutines.yield
  * warm-up) and once a minute, and ends with a verdict on growth. Not a test: `benchmarks/soak.sh [minutes]`.
  *
  * Growth is judged between the first sample after warm-up and the last: heap after GC within 25 % (or 4 MiB),
- * corobridge's threads within the worker limit plus the loops' own, CPU per operation within 50 %.
+ * corobridge's threads within the worker limit plus the loops' own, and the CPU per operation of the last minute
+ * within 50 % of the first's. Exits with 1 on growth or an unexpected failure.
  */
 object Soak {
     private val failures = LongAdder()
@@ -74,21 +75,25 @@ object Soak {
             if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait)
             if (System.nanoTime() < nextSample) continue
             val sample = Sample.take(ops.sum(), churned.sum())
-            samples.lastOrNull()?.let { println(sample.line((sample.nanos - start) / 60e9, it)) }
+            println(sample.line((sample.nanos - start) / 60e9, samples.lastOrNull()))
             samples.add(sample)
             nextSample += TimeUnit.MINUTES.toNanos(1)
         }
-        // The last sample is taken with the load still running, like the others: same conditions, comparable.
-        val final = Sample.take(ops.sum(), churned.sum())
-        println(final.line((final.nanos - start) / 60e9, samples.last()))
-        samples.add(final)
+        // Every sample, the last too, is taken with the load running: same conditions, comparable. A run
+        // shorter than warm-up plus a minute gets one more at its end, so that there are two to compare.
+        if (samples.size < 2) {
+            val final = Sample.take(ops.sum(), churned.sum())
+            println(final.line((final.nanos - start) / 60e9, samples.lastOrNull()))
+            samples.add(final)
+        }
         stop.set(true)
         callers.forEach { it.join() }
         churn.join()
         loop.close(Duration.ofSeconds(5))
-        println(verdict(samples))
+        val (verdict, grew) = verdict(samples)
+        println(verdict)
         firstFailure.get()?.let { println("first unexpected failure:"); it.printStackTrace(System.out) }
-        System.exit(if (failures.sum() == 0L) 0 else 1)
+        System.exit(if (grew) 1 else 0)
     }
 
     /** One operation of the mix, chosen at random. */
@@ -152,11 +157,12 @@ object Soak {
         val ops: Long,
         val churned: Long,
     ) {
-        fun line(minute: Double, before: Sample): String {
-            val seconds = (nanos - before.nanos) / 1e9
-            val rate = (ops - before.ops) / seconds
-            return "  %6.1f  %9.0f  %10.1f MiB  %7d  %10d  %11.2f  %13d  %8d".format(
-                minute, rate, heap / 1048576.0, threads, ours, cpuPerOp(before, this), churned, failures.sum()
+        /** A table row; the first sample (after warm-up) has no interval before it, so no rate. */
+        fun line(minute: Double, before: Sample?): String {
+            val rate = before?.let { "%9.0f".format((ops - it.ops) / ((nanos - it.nanos) / 1e9)) } ?: "%9s".format("-")
+            val cpu = before?.let { "%11.2f".format(cpuPerOp(it, this)) } ?: "%11s".format("-")
+            return "  %6.1f  %s  %10.1f MiB  %7d  %10d  %s  %13d  %8d".format(
+                minute, rate, heap / 1048576.0, threads, ours, cpu, churned, failures.sum()
             )
         }
 
@@ -183,7 +189,8 @@ object Soak {
         return if (done <= 0) 0.0 else (to.cpuNanos - from.cpuNanos) / 1000.0 / done
     }
 
-    private fun verdict(samples: List<Sample>): String {
+    /** The verdict line, and whether anything grew (or failed). */
+    private fun verdict(samples: List<Sample>): Pair<String, Boolean> {
         val first = samples.first()
         val last = samples.last()
         val cpuFirst = cpuPerOp(samples[0], samples[1])
@@ -193,9 +200,10 @@ object Soak {
         // plus the loop, the watchdog and a churned loop with one worker.
         val threadsOk = last.ours <= first.ours + 8 + 3
         val cpuOk = cpuLast <= cpuFirst * 1.5
+        val ok = heapOk && threadsOk && cpuOk && failures.sum() == 0L
         return buildString {
             append("verdict: ")
-            append(if (heapOk && threadsOk && cpuOk && failures.sum() == 0L) "no growth" else "GROWTH OR FAILURE")
+            append(if (ok) "no growth" else "GROWTH OR FAILURE")
             append(
                 (" (heap after GC %.1f -> %.1f MiB; corobridge threads %d -> %d; all threads %d -> %d; " +
                     "CPU per op %.2f -> %.2f µs; %d failures)").format(
@@ -203,6 +211,6 @@ object Soak {
                     cpuFirst, cpuLast, failures.sum(),
                 )
             )
-        }
+        } to !ok
     }
 }
