@@ -592,7 +592,13 @@ public class RunSyncLoop private constructor(
     internal fun reportFailure(failure: Throwable) {
         val handler = failureHandler
         if (handler == null) {
-            logger.logFailure(System.Logger.Level.ERROR, "uncaught failure on loop \"$name\"", failure)
+            try {
+                logger.logFailure(System.Logger.Level.ERROR, "uncaught failure on loop \"$name\"", failure)
+            } catch (missing: LinkageError) {
+                // The logging code cannot be loaded any more (the class loader was closed): standard error is left.
+                System.err.println("corobridge: uncaught failure on loop \"$name\"")
+                failure.printStackTrace()
+            }
             return
         }
         try {
@@ -612,24 +618,35 @@ public class RunSyncLoop private constructor(
      * other pending task to [Dispatchers.IO] so its coroutine can finish cancelling.
      */
     internal fun terminate(fatal: Throwable?) {
-        deathCause = fatal
-        state.set(CLOSED)
-        // Order matters: calls that never started are completed as refused, and the callers of calls still
-        // running are released, before anything can resume those calls elsewhere.
-        val leftovers = ArrayList<DispatchedTask>()
-        refuseAll(thread.queue.drain(), leftovers)
-        releaseUnfinished(unfinishedException(fatal))
-        if (fatal != null) {
-            supervisorJob.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
-            logger.logFailure(System.Logger.Level.ERROR, "loop thread \"${thread.name}\" died; its callers were released", fatal)
-        }
-        // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
-        for (step in leftovers) moveOff(step.context, step.task)
-        workerPool.stop()
+        // Whatever fails in here (a class that can no longer be loaded, say), the closing thread must hear that
+        // the loop has ended: the latch falls in a finally.
         try {
+            deathCause = fatal
+            state.set(CLOSED)
+            // Order matters: calls that never started are completed as refused, and the callers of calls still
+            // running are released, before anything can resume those calls elsewhere.
+            val leftovers = ArrayList<DispatchedTask>()
+            refuseAll(thread.queue.drain(), leftovers)
+            releaseUnfinished(unfinishedException(fatal))
+            if (fatal != null) supervisorJob.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
+            // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
+            for (step in leftovers) moveOff(step.context, step.task)
+            workerPool.stop()
+            if (fatal != null) reportDeath(fatal)
             runLeftoverCallbacks(if (fatal != null) "its thread died" else "it stopped at the end of its close budget")
         } finally {
             terminated.countDown()
+        }
+    }
+
+    private fun reportDeath(fatal: Throwable) {
+        val message = "loop thread \"${thread.name}\" died; its callers were released"
+        try {
+            logger.logFailure(System.Logger.Level.ERROR, message, fatal)
+        } catch (missing: LinkageError) {
+            // The logging code itself cannot be loaded (the class loader was closed): standard error is left.
+            System.err.println("corobridge: $message")
+            fatal.printStackTrace()
         }
     }
 
@@ -866,11 +883,30 @@ public class RunSyncLoop private constructor(
         val loop: RunSyncLoop = RunSyncLoop("default", isDefault = true).also { loop ->
             try {
                 Runtime.getRuntime().addShutdownHook(
-                    LibraryThreads.create { Thread(LibraryThreads.group, { loop.shutdown() }, "corobridge-shutdown-default") }
+                    LibraryThreads.create { Thread(LibraryThreads.group, { closeAtExit(loop) }, "corobridge-shutdown-default") }
                 )
             } catch (_: IllegalStateException) {
                 // The JVM is already shutting down: no hook can be added, and the daemon loop thread dies
                 // with the JVM. Nothing is lost that a hook could have saved.
+            }
+        }
+
+        /*
+         * The shutdown hook may run after the class loader that loaded corobridge has been closed: `mvn exec:java`
+         * closes the program's loader when main returns, a container closes an application's when it undeploys
+         * it. From then on no class can be loaded, and a close that needs one it has not used yet fails with
+         * NoClassDefFoundError. Then the hook says so in one line and the JVM exits (the loop thread is a daemon).
+         */
+        private fun closeAtExit(loop: RunSyncLoop) {
+            try {
+                loop.shutdown()
+            } catch (missing: LinkageError) {
+                // Standard error, not the logger: the logger's classes may be the ones that cannot be loaded.
+                System.err.println(
+                    "corobridge: the default loop could not finish closing at JVM exit: a class it needed could " +
+                        "not be loaded ($missing); the application's class loader was closed before the JVM's " +
+                        "shutdown hooks ran"
+                )
             }
         }
     }
