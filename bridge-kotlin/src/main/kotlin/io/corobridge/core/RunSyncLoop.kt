@@ -880,7 +880,17 @@ public class RunSyncLoop private constructor(
 
     /** Holds the default loop, created on first use (class initialisation makes that thread-safe and once). */
     private object DefaultLoop {
+        /** Classes a close needs only when something fails, which a rehearsal does not make happen. */
+        private val FAILURE_PATH_CLASSES = listOf(
+            "io.corobridge.core.internal.SafeLogKt",
+            "kotlinx.coroutines.CoroutinesInternalError",
+            "kotlinx.coroutines.CoroutineExceptionHandlerKt",
+            "kotlinx.coroutines.CompletionHandlerException",
+            "kotlinx.coroutines.TimeoutCancellationException",
+        )
+
         val loop: RunSyncLoop = RunSyncLoop("default", isDefault = true).also { loop ->
+            rehearseClosing()
             try {
                 Runtime.getRuntime().addShutdownHook(
                     LibraryThreads.create { Thread(LibraryThreads.group, { closeAtExit(loop) }, "corobridge-shutdown-default") }
@@ -897,6 +907,36 @@ public class RunSyncLoop private constructor(
          * it. From then on no class can be loaded, and a close that needs one it has not used yet fails with
          * NoClassDefFoundError. Then the hook says so in one line and the JVM exits (the loop thread is a daemon).
          */
+        /**
+         * Loads what closing needs while loading still works: runs the closing protocol twice on throwaway
+         * loops (one with a call in flight, a background task and a callback, closed with a grace that runs
+         * out; one with only a callback, closed with the default grace), and loads the failure paths' classes.
+         */
+        private fun rehearseClosing() {
+            try {
+                val loader = RunSyncLoop::class.java.classLoader
+                for (name in FAILURE_PATH_CLASSES) Class.forName(name, true, loader)
+                val busy = RunSyncLoop("default-rehearsal", isDefault = false)
+                busy.onShutdown { }
+                busy.launch { kotlinx.coroutines.awaitCancellation() }
+                val inFlight = busy.runAsync<Unit> { kotlinx.coroutines.awaitCancellation() }
+                busy.runAsync { }.join()
+                busy.shutdown(1L)
+                check(inFlight.isCompletedExceptionally) { "the rehearsal's call outlived its close" }
+                val quiet = RunSyncLoop("default-rehearsal", isDefault = false)
+                quiet.onShutdown { }
+                quiet.runAsync { kotlinx.coroutines.yield() }.join()
+                quiet.shutdown()
+            } catch (e: Exception) {
+                logger.logFailure(
+                    System.Logger.Level.WARNING,
+                    "could not rehearse closing the default loop; closing it at JVM exit may fail if the " +
+                        "application's class loader is closed by then",
+                    e,
+                )
+            }
+        }
+
         private fun closeAtExit(loop: RunSyncLoop) {
             try {
                 loop.shutdown()

@@ -22,6 +22,7 @@ class ClassLoaderLeakTest {
     fun noThreadsLeft() {
         assertNoThreads("corobridge-loop-leak-")
         assertNoThreads("corobridge-worker-leak-")
+        assertNoThreads("corobridge-loop-default-rehearsal")
     }
 
     private fun location(type: Class<*>): URL = type.protectionDomain.codeSource.location
@@ -43,6 +44,31 @@ class ClassLoaderLeakTest {
         } finally {
             keeper.close()
         }
+    }
+
+    @Test
+    fun `the default loop closes at exit although the class loader was closed when main returned`() {
+        // What `mvn exec:java` does: the program's loader is closed when main returns, before the JVM's
+        // shutdown hooks run; the hook must then close the default loop without loading any class.
+        val program = URLClassLoader(
+            "program",
+            arrayOf(location(RunSyncLoop::class.java), location(KotlinVersion::class.java), location(kotlinx.coroutines.Job::class.java)),
+            ClassLoader.getPlatformClassLoader(),
+        )
+        val loopClass = program.loadClass("io.corobridge.core.RunSyncLoop")
+        val callClass = program.loadClass("io.corobridge.core.ContinuationCall")
+        val default = loopClass.getMethod("getDefault").invoke(null)
+        val callbackRan = java.util.concurrent.atomic.AtomicBoolean()
+        loopClass.getMethod("onShutdown", Runnable::class.java).invoke(default, Runnable { callbackRan.set(true) })
+        val call = java.lang.reflect.Proxy.newProxyInstance(program, arrayOf(callClass)) { _, method, _ ->
+            if (method.name == "invoke") "done" else throw UnsupportedOperationException(method.name)
+        }
+        val future = loopClass.getMethod("runAsync", callClass).invoke(default, call) as java.util.concurrent.CompletableFuture<*>
+        org.junit.jupiter.api.Assertions.assertEquals("done", future.get(10, java.util.concurrent.TimeUnit.SECONDS))
+        program.close()
+        // The hook's work, called as the hook calls it.
+        loopClass.getDeclaredMethod("shutdown\$corobridge_kotlin", Long::class.javaPrimitiveType).invoke(default, 5_000_000_000L)
+        org.junit.jupiter.api.Assertions.assertTrue(callbackRan.get(), "the shutdown callback ran")
     }
 
     /** Starts the first application; returns only a weak reference to its loader, so nothing here holds it. */
