@@ -479,6 +479,9 @@ public class RunSyncLoop private constructor(
         }
     }
 
+    /** True for the throwaway loops that rehearse closing (see DefaultLoop): their close warns of nothing. */
+    private var isRehearsal = false
+
     /** For a loop made to run a re-entrant call (see [reenter]): the loop whose thread made that call. */
     @Volatile
     private var reentryParent: RunSyncLoop? = null
@@ -521,7 +524,7 @@ public class RunSyncLoop private constructor(
      */
     private suspend fun finishClosing(backgroundGraceNanos: Long) {
         val finish = backgroundTasks.finish(backgroundGraceNanos, closeGraceNanos)
-        if (finish.cancelled > 0) {
+        if (finish.cancelled > 0 && !isRehearsal) {
             val abandoned = if (finish.abandoned.isEmpty()) "" else {
                 "; ${finish.abandoned.size} of them ignored the cancellation for ${describeNanos(closeGraceNanos)} " +
                     "and were abandoned where they are: " + finish.abandoned.joinToString("; ")
@@ -917,6 +920,7 @@ public class RunSyncLoop private constructor(
                 val loader = RunSyncLoop::class.java.classLoader
                 for (name in FAILURE_PATH_CLASSES) Class.forName(name, true, loader)
                 val busy = RunSyncLoop("default-rehearsal", isDefault = false)
+                busy.isRehearsal = true
                 busy.onShutdown { }
                 busy.launch { kotlinx.coroutines.awaitCancellation() }
                 val inFlight = busy.runAsync<Unit> { kotlinx.coroutines.awaitCancellation() }
@@ -924,6 +928,7 @@ public class RunSyncLoop private constructor(
                 busy.shutdown(1L)
                 check(inFlight.isCompletedExceptionally) { "the rehearsal's call outlived its close" }
                 val quiet = RunSyncLoop("default-rehearsal", isDefault = false)
+                quiet.isRehearsal = true
                 quiet.onShutdown { }
                 quiet.runAsync { kotlinx.coroutines.yield() }.join()
                 quiet.shutdown()
