@@ -30,7 +30,7 @@ internal class ShutdownCallbacks(private val loop: RunSyncLoop) {
     }
 
     val isEmpty: Boolean
-        get() = lock.withLock { callbacks.isEmpty() }
+        get() = left == 0
 
     /** The callback running now (for reports of one that does not finish), or null. */
     @Volatile

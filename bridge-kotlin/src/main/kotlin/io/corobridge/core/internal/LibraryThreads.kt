@@ -1,6 +1,8 @@
 package io.corobridge.core.internal
 
 import io.corobridge.core.RunSyncLoop
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
 
 /*
  * What every thread corobridge owns (loop threads, worker threads, the watchdog, the default loop's shutdown
@@ -42,41 +44,35 @@ internal object LibraryThreads {
      * Waits up to [nanos] for [thread] to end, whatever interrupts arrive meanwhile; an interrupt is kept (the
      * flag is set again on return). True if the thread ended.
      */
-    fun joinUninterruptibly(thread: Thread, nanos: Long): Boolean {
-        val deadline = System.nanoTime() + nanos
-        var interrupted = false
-        try {
-            while (thread.isAlive) {
-                val left = deadline - System.nanoTime()
-                if (left <= 0) return false
-                try {
-                    java.util.concurrent.TimeUnit.NANOSECONDS.timedJoin(thread, left)
-                } catch (_: InterruptedException) {
-                    interrupted = true
-                }
-            }
-            return true
-        } finally {
-            if (interrupted) Thread.currentThread().interrupt()
-        }
-    }
+    fun joinUninterruptibly(thread: Thread, nanos: Long): Boolean =
+        uninterruptibly(nanos, { !thread.isAlive }) { left -> TimeUnit.NANOSECONDS.timedJoin(thread, left) }
 
     /**
      * Waits up to [nanos] for [latch], whatever interrupts arrive meanwhile (close() waits this way: it must
      * finish, and one of the loop's own workers calling it is interrupted by it); an interrupt is kept.
      * True if the latch opened.
      */
-    fun awaitUninterruptibly(latch: java.util.concurrent.CountDownLatch, nanos: Long): Boolean {
+    fun awaitUninterruptibly(latch: CountDownLatch, nanos: Long): Boolean =
+        uninterruptibly(nanos, { latch.count == 0L }) { left -> latch.await(left, TimeUnit.NANOSECONDS) }
+
+    /**
+     * Calls [wait] with the time left until [done] or [nanos] have passed, waiting on through interrupts and
+     * setting the flag again at the end if one came. True if [done].
+     */
+    private inline fun uninterruptibly(nanos: Long, done: () -> Boolean, wait: (Long) -> Unit): Boolean {
         val deadline = System.nanoTime() + nanos
         var interrupted = false
         try {
-            while (true) {
+            while (!done()) {
+                val left = deadline - System.nanoTime()
+                if (left <= 0) return false
                 try {
-                    return latch.await(maxOf(0L, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS)
+                    wait(left)
                 } catch (_: InterruptedException) {
                     interrupted = true
                 }
             }
+            return true
         } finally {
             if (interrupted) Thread.currentThread().interrupt()
         }
