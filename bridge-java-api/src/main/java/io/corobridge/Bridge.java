@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import java.time.Duration;
 import java.util.List;
@@ -56,6 +57,30 @@ public final class Bridge {
     public static <T extends @Nullable Object> T sync(Duration timeout, SuspendCall<T> call)
             throws TimeoutException {
         return defaultBridge().sync(timeout, call);
+    }
+
+    /**
+     * Runs the call where {@code runOn} says, blocking until it ends: {@link RunOn#LOOP} on the default loop's
+     * thread (as {@link #sync(SuspendCall)}), {@link RunOn#CALLER_THREAD} on the calling thread in an event loop
+     * of its own, as {@code runBlocking} does, for calls that share no state bound to the loop. See
+     * {@link LoopBridge#sync(RunOn, SuspendCall)}.
+     *
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> T sync(RunOn runOn, SuspendCall<T> call) {
+        return defaultBridge().sync(runOn, call);
+    }
+
+    /**
+     * {@link #sync(RunOn, SuspendCall)} with a deadline; see {@link LoopBridge#sync(RunOn, Duration, SuspendCall)}.
+     *
+     * @throws TimeoutException if the call did not end within {@code timeout}
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> T sync(RunOn runOn, Duration timeout, SuspendCall<T> call)
+            throws TimeoutException {
+        return defaultBridge().sync(runOn, timeout, call);
     }
 
     /**

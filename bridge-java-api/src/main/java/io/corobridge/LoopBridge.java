@@ -2,6 +2,7 @@ package io.corobridge;
 
 import io.corobridge.core.ContinuationCall;
 import io.corobridge.core.GatherKt;
+import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.internal.LoopBackgroundTask;
 import io.corobridge.internal.LoopConcurrencyLimits;
@@ -83,6 +84,42 @@ public final class LoopBridge {
         Objects.requireNonNull(timeout, "timeout must not be null");
         Objects.requireNonNull(call, "call must not be null");
         return loop.runSync(timeout, call);
+    }
+
+    /**
+     * Runs the call where {@code runOn} says and returns its result, blocking the calling thread until it ends.
+     *
+     * <p>{@link RunOn#LOOP} is {@link #sync(SuspendCall)}. {@link RunOn#CALLER_THREAD} runs the call on the
+     * calling thread itself, in an event loop of the call's own, as {@code runBlocking} does: no hop to the
+     * loop thread and back, and many callers' work runs in parallel, which on real I/O makes it as fast as a
+     * hand-written {@code runBlocking} helper. Use it for calls that share no state bound to the loop. All
+     * else said of {@link #sync(SuspendCall)} holds for both: exceptions unchanged, interrupt cancels the call,
+     * the re-entry policy on a loop thread, closing the loop cancels the call.
+     *
+     * @throws CancellationException if the calling thread was interrupted, or the loop closed during the call
+     * @throws IllegalStateException if the loop is closed, or the call is re-entrant under {@code FAIL}
+     * @since 0.2
+     */
+    public <T extends @Nullable Object> T sync(RunOn runOn, SuspendCall<T> call) {
+        Objects.requireNonNull(runOn, "runOn must not be null");
+        Objects.requireNonNull(call, "call must not be null");
+        return loop.runSync(runOn, call);
+    }
+
+    /**
+     * {@link #sync(RunOn, SuspendCall)} with a deadline: at the deadline the call is cancelled and, once it has
+     * finished cancelling, {@link TimeoutException} is thrown.
+     *
+     * @throws TimeoutException if the call did not end within {@code timeout}
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
+     * @since 0.2
+     */
+    public <T extends @Nullable Object> T sync(RunOn runOn, Duration timeout, SuspendCall<T> call)
+            throws TimeoutException {
+        Objects.requireNonNull(runOn, "runOn must not be null");
+        Objects.requireNonNull(timeout, "timeout must not be null");
+        Objects.requireNonNull(call, "call must not be null");
+        return loop.runSync(runOn, timeout, call);
     }
 
     /**

@@ -181,7 +181,7 @@ class SyncTest {
         assertThrows(NullPointerException.class, () -> Bridge.sync(null));
         assertThrows(NullPointerException.class, () -> bridge.sync(Duration.ofSeconds(1), null));
         NullPointerException nullTimeout = assertThrows(NullPointerException.class,
-                () -> bridge.sync(null, c -> Unit.INSTANCE));
+                () -> bridge.sync((Duration) null, c -> Unit.INSTANCE));
         assertEquals("timeout must not be null", nullTimeout.getMessage());
         IllegalArgumentException zero = assertThrows(IllegalArgumentException.class,
                 () -> bridge.sync(Duration.ZERO, c -> Unit.INSTANCE));

@@ -1,6 +1,7 @@
 package io.corobridge.core
 
 import io.corobridge.core.internal.BlockingCall
+import io.corobridge.core.internal.CallerThreadCall
 import io.corobridge.core.internal.CallEvent
 import io.corobridge.core.internal.StallStats
 import io.corobridge.core.internal.WorkerPool
@@ -269,6 +270,40 @@ public class RunSyncLoop private constructor(
     public fun <T> runSync(timeout: java.time.Duration, call: ContinuationCall<T>): T =
         sync(call, timeoutNanos(timeout))
 
+    /**
+     * [runSync] with the coroutine run where [runOn] says: on the loop's thread ([RunOn.LOOP], what the other
+     * forms do) or on the calling thread itself ([RunOn.CALLER_THREAD]). With a positive [timeout] the call
+     * is cancelled at the deadline and, once it has finished cancelling, [TimeoutException] is thrown.
+     *
+     * @throws IllegalArgumentException if [timeout] is zero or negative
+     * @since 0.2
+     */
+    @JvmSynthetic
+    public fun <T> runSync(runOn: RunOn, timeout: Duration = Duration.INFINITE, block: suspend () -> T): T {
+        require(timeout.isPositive()) { "timeout must be positive, was $timeout" }
+        val nanos = if (timeout.isInfinite()) NO_TIMEOUT else boundedNanos(timeout.inWholeNanoseconds)
+        return syncOn(runOn, block, nanos)
+    }
+
+    /**
+     * [runSync] for a computation in continuation-passing form, with the coroutine run where [runOn] says.
+     *
+     * @since 0.2
+     */
+    public fun <T> runSync(runOn: RunOn, call: ContinuationCall<T>): T = syncOn(runOn, call, NO_TIMEOUT)
+
+    /**
+     * [runSync] with a deadline, for a computation in continuation-passing form, with the coroutine run where
+     * [runOn] says. On timeout the call is cancelled and, once it has finished cancelling, [TimeoutException]
+     * is thrown.
+     *
+     * @throws IllegalArgumentException if [timeout] is zero or negative
+     * @since 0.2
+     */
+    @Throws(TimeoutException::class)
+    public fun <T> runSync(runOn: RunOn, timeout: java.time.Duration, call: ContinuationCall<T>): T =
+        syncOn(runOn, call, timeoutNanos(timeout))
+
     /** [runAsync] for a computation in continuation-passing form, as Java code writes it. */
     public fun <T> runAsync(call: ContinuationCall<T>): CompletableFuture<T> = async(call)
 
@@ -457,7 +492,8 @@ public class RunSyncLoop private constructor(
         }
         if (state.compareAndSet(OPEN, CLOSING)) {
             supervisorJob.cancel(CancellationException("loop \"$name\" is closing"))
-            val idle = backgroundTasks.count == 0 && shutdownCallbacks.isEmpty
+            // Calls on their callers' threads (RunOn.CALLER_THREAD) may be in flight although the thread never ran.
+            val idle = backgroundTasks.count == 0 && shutdownCallbacks.isEmpty && supervisorJob.children.none()
             if (idle && started.compareAndSet(false, true)) {
                 terminate(null) // the thread never ran and nothing is left to do: finish closing here
             } else {
@@ -667,7 +703,15 @@ public class RunSyncLoop private constructor(
             else -> syncHere(body, timeoutNanos)
         }
 
-    private fun <T> syncHere(body: Any, timeoutNanos: Long): T {
+    private fun <T> syncOn(runOn: RunOn, body: Any, timeoutNanos: Long): T =
+        when (runOn) {
+            RunOn.LOOP -> sync(body, timeoutNanos)
+            // A worker thread keeps its slot: it runs the call itself rather than waiting for the loop.
+            RunOn.CALLER_THREAD ->
+                if (Thread.currentThread() is LoopThread) reenter(body, timeoutNanos) else syncHere(body, timeoutNanos, true)
+        }
+
+    private fun <T> syncHere(body: Any, timeoutNanos: Long, onCaller: Boolean = false): T {
         if (Thread.currentThread().isInterrupted) {
             throw java.util.concurrent.CancellationException(
                 "the calling thread was interrupted before the call on loop \"$name\" started; it was not run"
@@ -676,9 +720,10 @@ public class RunSyncLoop private constructor(
         checkOpen()
         val event = CallEvent()
         event.begin()
-        val call = BlockingCall<T>(this, body)
+        val call = if (onCaller) CallerThreadCall(this, body) else BlockingCall<T>(this, body)
         callsStarted.increment()
         try {
+            if (call is CallerThreadCall) return call.runHere(timeoutNanos)
             submit(call)
             return call.await(timeoutNanos)
         } finally {

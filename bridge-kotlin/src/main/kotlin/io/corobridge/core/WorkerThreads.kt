@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.CallerThreadCall
 import io.corobridge.core.internal.CoroutineThreads
 import io.corobridge.core.internal.loopOfThisCoroutine
 import io.corobridge.core.internal.LoopThread
@@ -52,8 +53,8 @@ public object RunContext {
 
     /**
      * True inside a coroutine: on a loop's thread, on a thread of kotlinx's `Dispatchers.Default` or
-     * `Dispatchers.IO` (coroutines, `withContext` blocks), and while `runBlocking` (or an unconfined coroutine)
-     * runs on the current thread. False in plain threads and in the blocking code of a worker thread, even
+     * `Dispatchers.IO` (coroutines, `withContext` blocks), while `runBlocking` (or an unconfined coroutine)
+     * runs on the current thread, and while a call made with [RunOn.CALLER_THREAD] runs on it. False in plain threads and in the blocking code of a worker thread, even
      * when a coroutine waits for it. This is what dual entry points ([asyncDispatch]) ask before they block.
      *
      * It costs nanoseconds: it reads the thread and what kotlinx.coroutines keeps per thread, not the stack.
@@ -65,7 +66,7 @@ public object RunContext {
         get() {
             val thread = Thread.currentThread()
             return thread is LoopThread || CoroutineThreads.isSchedulerThread(thread) ||
-                CoroutineThreads.isEventLoopActive()
+                CoroutineThreads.isEventLoopActive() || CallerThreadCall.isRunningHere()
         }
 
     /** The loop whose thread or worker thread this is, or null elsewhere. */

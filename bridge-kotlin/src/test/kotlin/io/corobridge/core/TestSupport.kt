@@ -82,9 +82,13 @@ fun assertSameInstance(expected: Throwable, actual: Throwable?) {
 /**
  * Interrupts a caller blocked in [RunSyncLoop.runSync] whose call then sits in its finally block until the
  * test releases it, and asserts: the caller gets a CancellationException saying it was interrupted, only after
- * the finally block finished, with its interrupt flag set again. [rounds] times.
+ * the finally block finished, with its interrupt flag set again. [rounds] times, the call run where [runOn] says.
  */
-fun assertInterruptCancelsAndWaitsForFinally(loop: RunSyncLoop, rounds: Int) {
+fun assertInterruptCancelsAndWaitsForFinally(
+    loop: RunSyncLoop,
+    rounds: Int,
+    runOn: RunOn = RunOn.LOOP,
+) {
     repeatRounds(rounds) {
         val started = CountDownLatch(1)
         val finallyEntered = CountDownLatch(1)
@@ -95,7 +99,7 @@ fun assertInterruptCancelsAndWaitsForFinally(loop: RunSyncLoop, rounds: Int) {
         val interruptedAtReturn = AtomicBoolean()
         val caller = thread {
             try {
-                loop.runSync {
+                loop.runSync(runOn) {
                     try {
                         started.countDown()
                         awaitCancellation()

@@ -4,6 +4,7 @@ import io.corobridge.core.RunSyncLoop
 import java.util.concurrent.TimeoutException
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater
 import java.util.concurrent.locks.LockSupport
+import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 
 /*
@@ -25,7 +26,13 @@ import kotlin.coroutines.cancellation.CancellationException
  * so that its finally blocks have run before the caller returns: no work outlives the call that started it.
  * Only a call that ignores cancellation can hold the caller there; a further interrupt releases the caller.
  */
-internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop, body) {
+internal open class BlockingCall<T> : LoopCall<T> {
+    /** A call that runs on [loop]'s thread while its caller waits. */
+    constructor(loop: RunSyncLoop, body: Any) : super(loop, body)
+
+    /** A call with a dispatcher of its own in [parentContext] (see CallerThreadCall). */
+    protected constructor(parentContext: CoroutineContext, body: Any) : super(parentContext, body)
+
     @Volatile
     @JvmField
     internal var outcome: Any? = PENDING
@@ -47,14 +54,16 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
             val current = outcome
             if (current !== PENDING && current !is Thread) return // published already: the first one wins
             if (OUTCOME.compareAndSet(this, current, result)) {
-                if (current is Thread) LockSupport.unpark(current)
+                // A caller that runs its call itself (CallerThreadCall) may publish the outcome it waits for:
+                // it is not parked, and a permit left for it would wake some later park of its for nothing.
+                if (current is Thread && current !== Thread.currentThread()) LockSupport.unpark(current)
                 return
             }
         }
     }
 
     /** True while the call has no outcome; the caller may be registered as parked. */
-    private fun isPending(): Boolean {
+    protected fun isPending(): Boolean {
         val current = outcome
         return current === PENDING || current is Thread
     }
@@ -74,7 +83,7 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
      */
     fun await(timeoutNanos: Long): T {
         val deadline = if (timeoutNanos > 0) System.nanoTime() + timeoutNanos else 0L
-        Spinning.spinUntil(loop) { outcome !== PENDING }
+        beforeWaiting()
         if (outcome === PENDING) prepareToPark()
         var interruptSeen = false
         var gaveUp = NOT_GIVEN_UP
@@ -86,9 +95,9 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
                     cancelAsCaller("the caller's timeout of ${describeNanos(timeoutNanos)} elapsed")
                     continue
                 }
-                LockSupport.parkNanos(this, left)
+                waitOnce(left)
             } else {
-                LockSupport.park(this)
+                waitOnce(0L)
             }
             if (Thread.interrupted()) {
                 interruptSeen = true
@@ -98,6 +107,7 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
                 } else {
                     // Interrupted again while waiting for a cancelled call that does not finish (it ignores
                     // cancellation): stop waiting rather than hang, and say that the call was left behind.
+                    leaveBehind()
                     Thread.currentThread().interrupt()
                     throw java.util.concurrent.CancellationException(
                         "interrupted again while waiting for a cancelled call on loop \"${loop.name}\" to finish; " +
@@ -106,6 +116,7 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
                 }
             }
         }
+        afterWaiting()
         if (interruptSeen) Thread.currentThread().interrupt()
 
         val result = outcome
@@ -125,6 +136,25 @@ internal class BlockingCall<T>(loop: RunSyncLoop, body: Any) : LoopCall<T>(loop,
         }
         throw CallerFrames.attach(callerFailure(cause), loop.name)
     }
+
+    /** Before the caller starts waiting: it spins briefly for an answer that comes at once. */
+    protected open fun beforeWaiting() {
+        Spinning.spinUntil(loop) { outcome !== PENDING }
+    }
+
+    /**
+     * One turn of the caller's wait, once it is registered as parked: parks for at most [nanos] (0: no limit).
+     * It may return early for any reason; the caller checks its outcome, deadline and interrupt after each turn.
+     */
+    protected open fun waitOnce(nanos: Long) {
+        if (nanos > 0L) LockSupport.parkNanos(this, nanos) else LockSupport.park(this)
+    }
+
+    /** After the call has an outcome, before the caller reads it. */
+    protected open fun afterWaiting() {}
+
+    /** The caller stops waiting for a cancelled call that does not end; it runs on without it. */
+    protected open fun leaveBehind() {}
 
     private class Failure(@JvmField val cause: Throwable)
 

@@ -157,10 +157,10 @@ internal class CarriedContext private constructor(
             )
         }
 
-        /** The parent context of a call made now on [loop]: the loop's own, plus what the caller carries. */
-        fun callContext(loop: RunSyncLoop): CoroutineContext {
-            val carried = capture() ?: return loop.callContext
-            return loop.callContext + carried
+        /** The parent context of a call made now: [base] (its dispatcher), plus what the caller carries. */
+        fun callContext(base: CoroutineContext): CoroutineContext {
+            val carried = capture() ?: return base
+            return base + carried
         }
     }
 }

@@ -8,6 +8,7 @@ import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.InternalCoroutinesApi
 import kotlinx.coroutines.Job
 import kotlin.coroutines.ContinuationInterceptor
+import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
 import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 
@@ -32,13 +33,17 @@ import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
  */
 @OptIn(InternalCoroutinesApi::class)
 internal abstract class LoopCall<T>(
-    loop: RunSyncLoop,
+    parentContext: CoroutineContext,
     protected val body: Any,
-) : AbstractCoroutine<T>(CarriedContext.callContext(loop), false, true), QueuedTask {
+) : AbstractCoroutine<T>(parentContext, false, true), QueuedTask {
+
+    /** A call on [loop]'s own thread. */
+    constructor(loop: RunSyncLoop, body: Any) : this(CarriedContext.callContext(loop.callContext), body)
 
     /**
-     * The loop this call runs on, found through its dispatcher in the call's context rather than kept in a
-     * field of its own: one field fewer keeps the record at 40 bytes, and a call at 64 bytes in all.
+     * The loop this call belongs to, found through its dispatcher in the call's context rather than kept in a
+     * field of its own: one field fewer keeps the record at 40 bytes, and a call at 64 bytes in all. (A call on
+     * its caller's thread has a dispatcher of its own, a CallerEventLoop, which names the loop too.)
      */
     val loop: RunSyncLoop
         get() = (context[ContinuationInterceptor] as LoopDispatcher).loop

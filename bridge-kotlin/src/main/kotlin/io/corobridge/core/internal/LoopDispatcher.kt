@@ -5,7 +5,7 @@ import kotlinx.coroutines.CoroutineDispatcher
 import kotlin.coroutines.CoroutineContext
 
 /** A loop's dispatcher ([RunSyncLoop.dispatcher]); a call finds its loop through it (see LoopCall.loop). */
-internal class LoopDispatcher(@JvmField val loop: RunSyncLoop) : CoroutineDispatcher() {
+internal open class LoopDispatcher(@JvmField val loop: RunSyncLoop) : CoroutineDispatcher() {
     override fun dispatch(context: CoroutineContext, block: Runnable) {
         loop.dispatch(context, block)
     }
