@@ -4,7 +4,7 @@
 # JMH JSON it writes under benchmarks/results/.
 #
 # Usage: benchmarks/run.sh [quick|full|smoke]
-#   quick  (default) 1 fork, short iterations: about 7 minutes on 2 cores
+#   quick  (default) 1 fork, short iterations, 3 rounds of real I/O: about 15 minutes on 2 cores
 #   full   2 forks, 10 x 1 s iterations, gather up to 100,000: about 2 hours (56 minutes per JDK)
 #   smoke  one tiny iteration each: checks the pipeline in a few minutes; its numbers mean nothing
 set -euo pipefail
@@ -18,16 +18,19 @@ case "$profile" in
     common=(-f 1 -wi 3 -w 200ms -i 10 -r 200ms)
     gather=(-p n=1000,10000)
     multi=(-bm thrpt -p call=immediate)
+    http=(3 800)
     ;;
   smoke)
     common=(-f 1 -wi 1 -w 100ms -i 1 -r 100ms)
     gather=(-p n=1000)
     multi=(-bm thrpt -p call=immediate)
+    http=(1 200)
     ;;
   full)
     common=(-f 2 -wi 5 -w 1s -i 10 -r 1s)
     gather=(-p n=1000,10000,100000)
     multi=()
+    http=(7 2000)
     ;;
   *)
     echo "usage: $0 [quick|full|smoke]" >&2
@@ -67,6 +70,8 @@ for java in "${javas[@]}"; do
   for threads in 2 4 8; do
     jmh "multi-t$threads" MultiCallerBenchmark -t "$threads" "${multi[@]}"
   done
+  echo "   http (a Ktor client against a Ktor server on loopback)"
+  "$java" -cp "$jar" io.corobridge.benchmarks.http.HttpBenchmark "${http[@]}" "$dir/http.json" 2> "$dir/http.log"
   "$java" -cp "$jar" io.corobridge.benchmarks.IdleCpu > "$dir/idle.json"
   "$java" -cp "$jar" io.corobridge.benchmarks.CallBytes > "$dir/callbytes.json"
 done

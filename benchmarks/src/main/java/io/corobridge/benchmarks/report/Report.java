@@ -29,7 +29,7 @@ public final class Report {
     private static final String[] CALLS = {"immediate", "suspendOnce"};
 
     /** What the plain harnesses write beside the JMH files of a JDK: one JSON object each, read by name. */
-    private static final java.util.Set<String> HARNESS_FILES = java.util.Set.of("idle.json", "callbytes.json");
+    private static final java.util.Set<String> HARNESS_FILES = java.util.Set.of("idle.json", "callbytes.json", "http.json");
 
     private final List<Result> results = new ArrayList<>();
     private final List<String> jdks = new ArrayList<>();
@@ -96,6 +96,9 @@ public final class Report {
                 + " and JMH closes the loop inside the last iteration. `CallBytes` reads the JVM's per-thread"
                 + " counters around each call instead.");
         line();
+        for (String jdk : jdks) {
+            http(jdk);
+        }
         line("![One caller, one call: time per round trip](" + pngName + ")");
         line();
         if (!chartNote.isEmpty()) {
@@ -417,6 +420,64 @@ public final class Report {
     private void featureRow(Optional<Result> r, Optional<Result> baseline, String baselineName) {
         r.ifPresent(result -> line("| `" + result.method() + "` | " + scoreCell(result) + " | " + bytes(result) + " | "
                 + ratioCell(r, baseline) + " | " + baselineName + " |"));
+    }
+
+    /** What each way of calling is, for the real-I/O tables. */
+    private static final Map<String, String> HTTP_WAYS = Map.ofEntries(
+            Map.entry("runBlocking", "`runBlocking { fetch() }` helper (baseline)"),
+            Map.entry("futureOnIo", "`future(Dispatchers.IO) { fetch() }.join()`"),
+            Map.entry("bridgeSync", "`Bridge.sync` (on the loop, the default)"),
+            Map.entry("bridgeSyncCallerThread", "`Bridge.sync(RunOn.CALLER_THREAD, ..)`"),
+            Map.entry("facade", "facade `api.fetch(path)` (on the loop)"),
+            Map.entry("bridgeAsyncJoin", "`Bridge.async(..).join()`"),
+            Map.entry("gatherRunBlocking", "`runBlocking { 8 x async { fetch() } .awaitAll() }` (baseline)"),
+            Map.entry("gatherFutureOnIo", "`future(Dispatchers.IO) { 8 x async .awaitAll() }.join()`"),
+            Map.entry("bridgeGather", "`Bridge.gather` of 8"));
+
+    @SuppressWarnings("unchecked")
+    private void http(String jdk) {
+        Map<String, Object> http = jsonFile(jdk, "http.json");
+        line("## Real I/O: a Ktor client through the bridge, JDK " + jdk);
+        line();
+        if (http == null) {
+            line("Not measured in this run.");
+            line();
+            return;
+        }
+        line(String.format(Locale.ROOT, "`HttpBenchmark`: Ktor's client (CIO engine) calls a Ktor CIO server on 127.0.0.1"
+                + " that the benchmark starts in a child JVM (its CPU is not counted), from 1, 8 and 64 caller threads;"
+                + " `immediate` answers at once, `delayed` after %.0f ms. Each of %.0f rounds measures every way for %.0f ms"
+                + " in an order that rotates; figures are medians over the rounds, and each ratio is the median of the"
+                + " round-by-round ratios against the baseline of the same round, with their smallest and largest in"
+                + " brackets (a wide bracket means a noisy machine: treat that verdict as uncertain). CPU is the client"
+                + " process's, per request; \"loop busy\" is the default loop thread's CPU time over the window;"
+                + " \"switches\" are the client's context switches per request (Linux `/proc`). The gather ways make 8"
+                + " requests per operation and compare against the `runBlocking` + `awaitAll` baseline.",
+                Result.number(http.get("delayMillis")), Result.number(http.get("rounds")),
+                Result.number(http.get("windowMillis"))));
+        line();
+        line("| endpoint | callers | way | requests/s | throughput ÷ baseline | p50 µs | p50 ÷ | p99 ÷ | CPU µs/req | CPU ÷ | loop busy | switches/req |");
+        line("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for (Object o : (List<Object>) http.get("results")) {
+            Map<String, Object> r = (Map<String, Object>) o;
+            String way = (String) r.get("way");
+            line("| " + r.get("endpoint") + " | " + fmt(Result.number(r.get("callers"))) + " | "
+                    + HTTP_WAYS.getOrDefault(way, way) + " | " + fmt(Result.number(r.get("requestsPerSecond"))) + " | "
+                    + ratioCell(r.get("throughputRatio")) + " | " + fmt(Result.number(r.get("p50Micros"))) + " | "
+                    + ratioCell(r.get("p50Ratio")) + " | " + ratioCell(r.get("p99Ratio")) + " | "
+                    + fmt(Result.number(r.get("cpuMicrosPerRequest"))) + " | " + ratioCell(r.get("cpuRatio")) + " | "
+                    + String.format(Locale.ROOT, "%.0f%%", 100 * Result.number(r.get("loopBusy"))) + " | "
+                    + fmt(Result.number(r.get("switchesPerRequest"))) + " |");
+        }
+        line();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static String ratioCell(Object ratio) {
+        if (!(ratio instanceof Map)) return "–";
+        Map<String, Object> r = (Map<String, Object>) ratio;
+        return String.format(Locale.ROOT, "%.2f (%.2f–%.2f)", Result.number(r.get("median")),
+                Result.number(r.get("min")), Result.number(r.get("max")));
     }
 
     private void idle() {

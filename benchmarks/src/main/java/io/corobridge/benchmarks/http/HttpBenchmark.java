@@ -1,0 +1,309 @@
+package io.corobridge.benchmarks.http;
+
+import io.corobridge.Bridge;
+import io.corobridge.SuspendCall;
+import io.corobridge.core.RunOn;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Real I/O through the bridge: a Ktor client (CIO engine, what Kotlin teams use) calls a Ktor server on loopback,
+ * started by this program in a child JVM, from 1, 8 and 64 caller threads, each way of calling measured in the same
+ * run as the ways a team writes by hand, a {@code runBlocking {}} helper and {@code future {}} on
+ * {@code Dispatchers.IO}.
+ *
+ * <p>A measurement runs every caller in a loop for a window and records each operation's latency, the
+ * operations done and the CPU time this process used (the server's is in its own process and not counted). A
+ * round measures every way once, in an order that rotates from round to round; the figures reported are the
+ * medians over the rounds, and the ratios are taken against the {@code runBlocking} helper of the same round,
+ * so that a slow minute of a noisy machine affects both sides of a ratio.
+ *
+ * <p>Usage: {@code java -cp benchmarks.jar io.corobridge.benchmarks.http.HttpBenchmark [rounds] [windowMillis]
+ * [out.json] [ways] [callers]}: rounds 5, window 1000 ms, JSON to standard output, every way, callers 1,8,64 unless
+ * given ({@code ways} and {@code callers} are comma-separated lists).
+ */
+public final class HttpBenchmark {
+    /** Requests per operation of the gather ways. */
+    static final int GATHER = 8;
+    static final int DELAY_MS = 10;
+
+    private final HttpCalls http;
+    private final HttpApi facade;
+
+    private HttpBenchmark(HttpCalls http) {
+        this.http = http;
+        this.facade = Bridge.facade(HttpApi.class, http);
+    }
+
+    /** One way of calling: performs one operation on {@code path} and returns the requests it made. */
+    interface Way {
+        int run(String path) throws Exception;
+    }
+
+    private Map<String, Way> ways() {
+        Map<String, Way> ways = new LinkedHashMap<>();
+        ways.put("runBlocking", http::runBlockingFetch);
+        ways.put("futureOnIo", path -> http.futureOnIo(path).join());
+        ways.put("bridgeSync", path -> Bridge.sync(c -> http.fetch(path, c)));
+        ways.put("bridgeSyncCallerThread", path -> Bridge.sync(RunOn.CALLER_THREAD, c -> http.fetch(path, c)));
+        ways.put("facade", facade::fetch);
+        ways.put("bridgeAsyncJoin", path -> Bridge.<Integer>async(c -> http.fetch(path, c)).join());
+        ways.put("gatherRunBlocking", path -> http.runBlockingFetchAll(path, GATHER));
+        ways.put("gatherFutureOnIo", path -> http.futureOnIoAll(path, GATHER).join());
+        ways.put("bridgeGather", path -> {
+            List<SuspendCall<Integer>> calls = new ArrayList<>(GATHER);
+            for (int i = 0; i < GATHER; i++) calls.add(c -> http.fetch(path, c));
+            return Bridge.gather(calls).size();
+        });
+        return ways;
+    }
+
+    /** What one way did in one window. */
+    record Sample(double opsPerSecond, double requestsPerSecond, double p50Micros, double p99Micros,
+            double cpuMicrosPerRequest, double loopBusy, double switchesPerRequest) {}
+
+    /** The default loop's thread, whose CPU time tells how busy it was. */
+    private final long loopThreadId = Bridge.<Thread>sync(c -> Thread.currentThread()).getId();
+
+    private Sample measure(Way way, String path, int callers, long windowNanos) throws Exception {
+        long warmUpNanos = Math.max(windowNanos / 4, TimeUnit.MILLISECONDS.toNanos(200));
+        CyclicBarrier start = new CyclicBarrier(callers + 1);
+        long[][] latencies = new long[callers][];
+        int[] counts = new int[callers];
+        long[] requests = new long[callers];
+        Throwable[] failures = new Throwable[callers];
+        // Written once by this thread after the barrier; callers read them.
+        long[] window = new long[2];
+        Thread[] threads = new Thread[callers];
+        for (int t = 0; t < callers; t++) {
+            int id = t;
+            threads[t] = new Thread(() -> {
+                long[] mine = new long[1 << 14];
+                int n = 0;
+                long made = 0;
+                try {
+                    start.await();
+                    long recordFrom = window[0];
+                    long end = window[1];
+                    while (true) {
+                        long t0 = System.nanoTime();
+                        if (t0 - end >= 0) break;
+                        int r = way.run(path);
+                        long t1 = System.nanoTime();
+                        if (t0 - recordFrom >= 0 && t1 - end < 0) {
+                            if (n == mine.length) mine = Arrays.copyOf(mine, n * 2);
+                            mine[n++] = t1 - t0;
+                            made += r;
+                        }
+                    }
+                } catch (Throwable e) {
+                    failures[id] = e;
+                }
+                latencies[id] = mine;
+                counts[id] = n;
+                requests[id] = made;
+            }, "http-caller-" + t);
+            threads[t].start();
+        }
+        long now = System.nanoTime();
+        window[0] = now + warmUpNanos;
+        window[1] = window[0] + windowNanos;
+        start.await();
+        // The CPU counted is that of the recorded window, read as close to its edges as a plain thread can.
+        long sleepToStart = window[0] - System.nanoTime();
+        if (sleepToStart > 0) TimeUnit.NANOSECONDS.sleep(sleepToStart);
+        long cpu0 = processCpuNanos();
+        long loop0 = THREADS.getThreadCpuTime(loopThreadId);
+        long switches0 = contextSwitches();
+        long sleepToEnd = window[1] - System.nanoTime();
+        if (sleepToEnd > 0) TimeUnit.NANOSECONDS.sleep(sleepToEnd);
+        long cpu1 = processCpuNanos();
+        long loop1 = THREADS.getThreadCpuTime(loopThreadId);
+        long switches1 = contextSwitches();
+        for (Thread thread : threads) thread.join();
+        for (Throwable failure : failures) {
+            if (failure != null) throw new IllegalStateException("a caller failed", failure);
+        }
+        int total = 0;
+        long made = 0;
+        for (int t = 0; t < callers; t++) {
+            total += counts[t];
+            made += requests[t];
+        }
+        long[] all = new long[total];
+        int at = 0;
+        for (int t = 0; t < callers; t++) {
+            System.arraycopy(latencies[t], 0, all, at, counts[t]);
+            at += counts[t];
+        }
+        Arrays.sort(all);
+        double seconds = windowNanos / 1e9;
+        return new Sample(total / seconds, made / seconds, percentile(all, 0.50) / 1e3, percentile(all, 0.99) / 1e3,
+                made == 0 ? Double.NaN : (cpu1 - cpu0) / 1e3 / made, (loop1 - loop0) / (double) windowNanos,
+                made == 0 || switches0 < 0 ? Double.NaN : (switches1 - switches0) / (double) made);
+    }
+
+    private static double percentile(long[] sorted, double q) {
+        if (sorted.length == 0) return Double.NaN;
+        return sorted[Math.min(sorted.length - 1, (int) Math.floor(q * sorted.length))];
+    }
+
+    private static final java.lang.management.ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+
+    /**
+     * The context switches of every thread of this process so far, voluntary (a thread parked) and not, from
+     * Linux's /proc; -1 where that is not available. Each hand-off to a parked thread costs one.
+     */
+    private static long contextSwitches() {
+        Path tasks = Path.of("/proc/self/task");
+        if (!Files.isDirectory(tasks)) return -1;
+        long sum = 0;
+        try (java.util.stream.Stream<Path> list = Files.list(tasks)) {
+            for (Path task : (Iterable<Path>) list::iterator) {
+                try {
+                    for (String line : Files.readAllLines(task.resolve("status"))) {
+                        if (line.startsWith("voluntary_ctxt_switches:") || line.startsWith("nonvoluntary_ctxt_switches:")) {
+                            sum += Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+                        }
+                    }
+                } catch (IOException ended) {
+                    // The thread ended while we listed them; its switches are no longer counted anywhere.
+                }
+            }
+        } catch (IOException e) {
+            return -1;
+        }
+        return sum;
+    }
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    public static void main(String[] args) throws Exception {
+        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
+        long windowNanos = TimeUnit.MILLISECONDS.toNanos(args.length > 1 ? Long.parseLong(args[1]) : 1000);
+        Path out = args.length > 2 && !args[2].equals("-") ? Path.of(args[2]) : null;
+        List<String> wayFilter = args.length > 3 ? List.of(args[3].split(",")) : null;
+        int[] callerCounts = args.length > 4
+                ? Arrays.stream(args[4].split(",")).mapToInt(Integer::parseInt).toArray()
+                : new int[] {1, 8, 64};
+
+        if ("park".equals(System.getProperty("http.wait"))) Bridge.loop().setWaitStrategy(io.corobridge.core.WaitStrategy.PARK);
+        Process server = startServer();
+        try (HttpCalls http = new HttpCalls("http://127.0.0.1:" + readPort(server))) {
+            HttpBenchmark bench = new HttpBenchmark(http);
+            Map<String, Way> ways = bench.ways();
+            if (wayFilter != null) ways.keySet().retainAll(wayFilter);
+            List<String> names = new ArrayList<>(ways.keySet());
+            String[] paths = args.length > 5 && args[5].equals("immediate") ? new String[] {"now"}
+                    : args.length > 5 && args[5].equals("delayed") ? new String[] {"delay?ms=" + DELAY_MS}
+                    : new String[] {"now", "delay?ms=" + DELAY_MS};
+            StringBuilder json = new StringBuilder();
+            json.append(String.format(Locale.ROOT,
+                    "{\"rounds\": %d, \"windowMillis\": %d, \"gather\": %d, \"delayMillis\": %d, \"cores\": %d, \"results\": [",
+                    rounds, TimeUnit.NANOSECONDS.toMillis(windowNanos), GATHER, DELAY_MS,
+                    Runtime.getRuntime().availableProcessors()));
+            boolean first = true;
+            for (String path : paths) {
+                String endpoint = path.startsWith("now") ? "immediate" : "delayed";
+                for (int callers : callerCounts) {
+                    Map<String, List<Sample>> samples = new LinkedHashMap<>();
+                    for (String name : names) samples.put(name, new ArrayList<>());
+                    // Warm every way up once (JIT, connections), unrecorded.
+                    for (String name : names) bench.measure(ways.get(name), path, callers, windowNanos / 4);
+                    for (int round = 0; round < rounds; round++) {
+                        for (int i = 0; i < names.size(); i++) {
+                            String name = names.get((i + round) % names.size());
+                            samples.get(name).add(bench.measure(ways.get(name), path, callers, windowNanos));
+                        }
+                    }
+                    for (String name : names) {
+                        List<Sample> mine = samples.get(name);
+                        String base = name.startsWith("gather") || name.equals("bridgeGather")
+                                ? "gatherRunBlocking" : "runBlocking";
+                        List<Sample> baseline = samples.get(base);
+                        json.append(first ? "\n  " : ",\n  ");
+                        first = false;
+                        json.append(String.format(Locale.ROOT,
+                                "{\"endpoint\": \"%s\", \"callers\": %d, \"way\": \"%s\", \"baseline\": \"%s\", "
+                                        + "\"requestsPerSecond\": %.1f, \"p50Micros\": %.1f, \"p99Micros\": %.1f, "
+                                        + "\"cpuMicrosPerRequest\": %.1f, \"loopBusy\": %.3f, \"switchesPerRequest\": %.2f",
+                                endpoint, callers, name, baseline == null ? "" : base,
+                                median(mine, Sample::requestsPerSecond), median(mine, Sample::p50Micros),
+                                median(mine, Sample::p99Micros), median(mine, Sample::cpuMicrosPerRequest),
+                                median(mine, Sample::loopBusy), median(mine, Sample::switchesPerRequest)));
+                        if (baseline != null) {
+                            json.append(String.format(Locale.ROOT,
+                                    ", \"throughputRatio\": %s, \"p50Ratio\": %s, \"p99Ratio\": %s, \"cpuRatio\": %s",
+                                    ratios(mine, baseline, Sample::requestsPerSecond),
+                                    ratios(mine, baseline, Sample::p50Micros),
+                                    ratios(mine, baseline, Sample::p99Micros),
+                                    ratios(mine, baseline, Sample::cpuMicrosPerRequest)));
+                        }
+                        json.append('}');
+                        System.err.printf(Locale.ROOT, "%-9s %3d callers %-22s %7.0f req/s  p50 %6.0f us  p99 %6.0f us  cpu %5.0f us/req  loop %3.0f%%  switches %4.1f/req%n",
+                                endpoint, callers, name, median(mine, Sample::requestsPerSecond),
+                                median(mine, Sample::p50Micros), median(mine, Sample::p99Micros),
+                                median(mine, Sample::cpuMicrosPerRequest), 100 * median(mine, Sample::loopBusy), median(mine, Sample::switchesPerRequest));
+                    }
+                }
+            }
+            json.append("\n]}\n");
+            if (out == null) System.out.print(json);
+            else Files.writeString(out, json, StandardCharsets.UTF_8);
+        } finally {
+            server.getOutputStream().close(); // the server stops when its input ends
+            if (!server.waitFor(10, TimeUnit.SECONDS)) server.destroyForcibly().waitFor();
+        }
+    }
+
+    /** {"median": m, "min": a, "max": b} of this way's figure over the baseline's, round by round. */
+    private static String ratios(List<Sample> mine, List<Sample> base, java.util.function.ToDoubleFunction<Sample> f) {
+        double[] r = new double[mine.size()];
+        for (int i = 0; i < r.length; i++) r[i] = f.applyAsDouble(mine.get(i)) / f.applyAsDouble(base.get(i));
+        Arrays.sort(r);
+        return String.format(Locale.ROOT, "{\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}",
+                median(r), r[0], r[r.length - 1]);
+    }
+
+    private static double median(List<Sample> samples, java.util.function.ToDoubleFunction<Sample> f) {
+        return median(samples.stream().mapToDouble(f).sorted().toArray());
+    }
+
+    private static double median(double[] sorted) {
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    private static Process startServer() throws IOException {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        return new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
+                HttpServerMain.class.getName())
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+    }
+
+    private static int readPort(Process server) throws IOException {
+        BufferedReader reader = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
+        String line = reader.readLine();
+        if (line == null || !line.startsWith("port ")) {
+            throw new IllegalStateException("the HTTP server did not start; it printed " + line);
+        }
+        return Integer.parseInt(line.substring("port ".length()).trim());
+    }
+}
