@@ -4,6 +4,7 @@ import io.corobridge.core.internal.BlockingCall
 import io.corobridge.core.internal.CallerThreadCall
 import io.corobridge.core.internal.CallEvent
 import io.corobridge.core.internal.StallStats
+import io.corobridge.core.internal.SuspendedCalls
 import io.corobridge.core.internal.WorkerPool
 import io.corobridge.core.internal.WorkerThread
 import io.corobridge.core.internal.CallSites
@@ -492,6 +493,7 @@ public class RunSyncLoop private constructor(
         }
         if (state.compareAndSet(OPEN, CLOSING)) {
             supervisorJob.cancel(CancellationException("loop \"$name\" is closing"))
+            cancelSuspended(CancellationException("loop \"$name\" is closing"))
             // Calls on their callers' threads (RunOn.CALLER_THREAD) may be in flight although the thread never ran.
             val idle = backgroundTasks.count == 0 && shutdownCallbacks.isEmpty && supervisorJob.children.none()
             if (idle && started.compareAndSet(false, true)) {
@@ -607,7 +609,7 @@ public class RunSyncLoop private constructor(
         // Every close that reaches the loop thread publishes a closing sequence; until it has, the loop must
         // not take "none yet" for "done" (the callbacks would never run).
         return queueEmpty && closingSequence?.isCompleted == true &&
-            (supervisorJob.isCompleted || now - callsDeadline >= 0)
+            ((supervisorJob.isCompleted && !suspendedCalls.anyUnfinished()) || now - callsDeadline >= 0)
     }
 
     /** How long the loop may park while closing: until the next deadline that could let it stop. */
@@ -667,7 +669,10 @@ public class RunSyncLoop private constructor(
             val leftovers = ArrayList<DispatchedTask>()
             refuseAll(thread.queue.drain(), leftovers)
             releaseUnfinished(unfinishedException(fatal))
-            if (fatal != null) supervisorJob.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
+            if (fatal != null) {
+                supervisorJob.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
+                cancelSuspended(CancellationException("loop thread \"${thread.name}\" died", fatal))
+            }
             // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
             for (step in leftovers) moveOff(step.context, step.task)
             workerPool.stop()
@@ -897,6 +902,24 @@ public class RunSyncLoop private constructor(
             if (child is LoopCall<*>) child.abort(IllegalStateException(reason.message, reason.cause))
         }
         for (call in latecomers) call.abort(IllegalStateException(reason.message, reason.cause))
+        suspendedCalls.forEachUnfinished { it.abort(IllegalStateException(reason.message, reason.cause)) }
+    }
+
+    /**
+     * Blocking calls that suspended on the loop thread; closing the loop cancels them and waits for them as it
+     * does for the supervisor's children. See SuspendedCalls.
+     */
+    internal val suspendedCalls = SuspendedCalls()
+
+    /** Keeps [call], which just suspended on the loop thread, where closing the loop finds it; loop thread only. */
+    internal fun registerSuspended(call: LoopCall<*>) {
+        suspendedCalls.add(call)
+        // A close that began meanwhile may have walked the list before this call joined it: cancel it here.
+        if (isClosed) call.cancel(CancellationException("loop \"$name\" is closing"))
+    }
+
+    private fun cancelSuspended(cause: CancellationException) {
+        suspendedCalls.forEachUnfinished { it.cancel(cause) }
     }
 
     /** Calls that started while the loop was closing and could not join the supervisor; see LoopCall.attachToLoop. */

@@ -45,6 +45,8 @@ internal open class BlockingCall<T> : LoopCall<T> {
         publish(Failure(cause))
     }
 
+    override fun registersWhenSuspended(): Boolean = true
+
     override fun abort(reason: Throwable) {
         publish(Failure(reason))
     }

@@ -48,7 +48,10 @@ internal abstract class LoopCall<T>(
     val loop: RunSyncLoop
         get() = (context[ContinuationInterceptor] as LoopDispatcher).loop
 
-    /** The next task in the loop's queue; see [TaskQueue]. */
+    /**
+     * The next task in the loop's queue (see [TaskQueue]); once the loop has taken the call and it suspended,
+     * the next call in the loop's list of suspended calls (see SuspendedCalls).
+     */
     override var nextInQueue: QueuedTask? = null
 
     /** ATTACHED, CANCELLED_BY_CALLER and ENDED bits, updated with [FLAGS]. */
@@ -79,7 +82,9 @@ internal abstract class LoopCall<T>(
             if (carried != null) carried.restore(tokens)
         }
         if (result === COROUTINE_SUSPENDED) {
-            attachToLoop()
+            if (flags and ATTACHED == 0) {
+                if (registersWhenSuspended() && loop.isLoopThread()) loop.registerSuspended(this) else attachToLoop()
+            }
         } else {
             @Suppress("UNCHECKED_CAST")
             resumeWith(Result.success(result as T))
@@ -109,6 +114,13 @@ internal abstract class LoopCall<T>(
         // releasing the callers at the end of close() would miss this one.
         if (!parent.isActive) loop.keepUntilReleased(this)
     }
+
+    /**
+     * Whether a call that suspends on the loop thread is kept in the loop's list of suspended calls (see
+     * SuspendedCalls) rather than made a child of [parentJob]: true for blocking calls, whose only parent is
+     * the loop's supervisor and whom nothing else waits for.
+     */
+    protected open fun registersWhenSuspended(): Boolean = false
 
     /** The job this call becomes a child of: the loop's supervisor, which closing the loop cancels at once. */
     protected open fun parentJob(): Job = loop.supervisorJob

@@ -98,6 +98,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
         interrupted()
         val closing = loop.isClosed
         if (!closing && spinForTasks(loop.waitStrategy.loopSpinNanos)) return
+        loop.suspendedCalls.sweepIfAdded() // let go of calls that ended before parking, not while spinning
         sleeping.set(true)
         if (hasTasks()) {
             sleeping.set(false)
