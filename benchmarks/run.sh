@@ -4,8 +4,8 @@
 # JMH JSON it writes under benchmarks/results/.
 #
 # Usage: benchmarks/run.sh [quick|full|smoke]
-#   quick  (default) 1 fork, short iterations, 3 rounds of real I/O: about 15 minutes on 2 cores
-#   full   2 forks, 10 x 1 s iterations, gather up to 100,000: about 2 hours (56 minutes per JDK)
+#   quick  (default) 1 fork, short iterations, 3 rounds of real I/O and of many callers: about 20 minutes on 2 cores
+#   full   2 forks, 10 x 1 s iterations, gather up to 100,000, 7 rounds of real I/O: about 2.5 hours
 #   smoke  one tiny iteration each: checks the pipeline in a few minutes; its numbers mean nothing
 set -euo pipefail
 profile=${1:-quick}
@@ -19,18 +19,21 @@ case "$profile" in
     gather=(-p n=1000,10000)
     multi=(-bm thrpt -p call=immediate)
     http=(3 800)
+    scale=(3 800)
     ;;
   smoke)
     common=(-f 1 -wi 1 -w 100ms -i 1 -r 100ms)
     gather=(-p n=1000)
     multi=(-bm thrpt -p call=immediate)
     http=(1 200)
+    scale=(1 200)
     ;;
   full)
     common=(-f 2 -wi 5 -w 1s -i 10 -r 1s)
     gather=(-p n=1000,10000,100000)
     multi=()
     http=(7 2000)
+    scale=(5 2000)
     ;;
   *)
     echo "usage: $0 [quick|full|smoke]" >&2
@@ -72,6 +75,8 @@ for java in "${javas[@]}"; do
   done
   echo "   http (a Ktor client against a Ktor server on loopback)"
   "$java" -cp "$jar" io.corobridge.benchmarks.http.HttpBenchmark "${http[@]}" "$dir/http.json" 2> "$dir/http.log"
+  echo "   scale (1, 8, 64 platform callers; 1,000 and 10,000 virtual ones where the JDK has them)"
+  "$java" -cp "$jar" io.corobridge.benchmarks.CallerScale "${scale[@]}" "$dir/scale.json" 2> "$dir/scale.log"
   "$java" -cp "$jar" io.corobridge.benchmarks.IdleCpu > "$dir/idle.json"
   "$java" -cp "$jar" io.corobridge.benchmarks.CallBytes > "$dir/callbytes.json"
 done

@@ -2,6 +2,7 @@ package io.corobridge.benchmarks.http;
 
 import io.corobridge.Bridge;
 import io.corobridge.SuspendCall;
+import io.corobridge.benchmarks.ProcStats;
 import io.corobridge.core.RunOn;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -127,12 +128,12 @@ public final class HttpBenchmark {
         if (sleepToStart > 0) TimeUnit.NANOSECONDS.sleep(sleepToStart);
         long cpu0 = processCpuNanos();
         long loop0 = THREADS.getThreadCpuTime(loopThreadId);
-        long switches0 = contextSwitches();
+        long switches0 = ProcStats.contextSwitches();
         long sleepToEnd = window[1] - System.nanoTime();
         if (sleepToEnd > 0) TimeUnit.NANOSECONDS.sleep(sleepToEnd);
         long cpu1 = processCpuNanos();
         long loop1 = THREADS.getThreadCpuTime(loopThreadId);
-        long switches1 = contextSwitches();
+        long switches1 = ProcStats.contextSwitches();
         for (Thread thread : threads) thread.join();
         for (Throwable failure : failures) {
             if (failure != null) throw new IllegalStateException("a caller failed", failure);
@@ -162,32 +163,6 @@ public final class HttpBenchmark {
     }
 
     private static final java.lang.management.ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
-
-    /**
-     * The context switches of every thread of this process so far, voluntary (a thread parked) and not, from
-     * Linux's /proc; -1 where that is not available. Each hand-off to a parked thread costs one.
-     */
-    private static long contextSwitches() {
-        Path tasks = Path.of("/proc/self/task");
-        if (!Files.isDirectory(tasks)) return -1;
-        long sum = 0;
-        try (java.util.stream.Stream<Path> list = Files.list(tasks)) {
-            for (Path task : (Iterable<Path>) list::iterator) {
-                try {
-                    for (String line : Files.readAllLines(task.resolve("status"))) {
-                        if (line.startsWith("voluntary_ctxt_switches:") || line.startsWith("nonvoluntary_ctxt_switches:")) {
-                            sum += Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
-                        }
-                    }
-                } catch (IOException ended) {
-                    // The thread ended while we listed them; its switches are no longer counted anywhere.
-                }
-            }
-        } catch (IOException e) {
-            return -1;
-        }
-        return sum;
-    }
 
     private static long processCpuNanos() {
         return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())

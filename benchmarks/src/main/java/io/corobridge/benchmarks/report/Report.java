@@ -29,7 +29,7 @@ public final class Report {
     private static final String[] CALLS = {"immediate", "suspendOnce"};
 
     /** What the plain harnesses write beside the JMH files of a JDK: one JSON object each, read by name. */
-    private static final java.util.Set<String> HARNESS_FILES = java.util.Set.of("idle.json", "callbytes.json", "http.json");
+    private static final java.util.Set<String> HARNESS_FILES = java.util.Set.of("idle.json", "callbytes.json", "http.json", "scale.json");
 
     private final List<Result> results = new ArrayList<>();
     private final List<String> jdks = new ArrayList<>();
@@ -112,6 +112,9 @@ public final class Report {
             multi(jdk);
         }
         for (String jdk : jdks) {
+            scaleSection(jdk);
+        }
+        for (String jdk : jdks) {
             gather(jdk);
         }
         for (String jdk : jdks) {
@@ -122,7 +125,7 @@ public final class Report {
         line("## Reproduce");
         line();
         line("```sh");
-        line("benchmarks/run.sh quick   # about 7 minutes on 2 cores; `full` takes about 2 hours");
+        line("benchmarks/run.sh quick   # about 20 minutes on 2 cores; `full` takes about 2.5 hours");
         line("```");
         line();
         line("It builds the JMH jar, runs the suite on the default `java` (JDK 17) and on Temurin 25 when it is"
@@ -185,6 +188,112 @@ public final class Report {
         Optional<Double> idle = idleCpu(jdk, "adaptiveCpuMillis");
         target("an idle loop uses no measurable CPU after its spin window (CPU time over 1 s)", idle,
                 ms -> ms < 5, " ms");
+        Optional<Result> yieldOnce = find(jdk, "SingleCallerBenchmark", "bridgeSync", "avgt", 1, "suspendOnce");
+        ratioTarget("a call that suspends once (`yield()`) ≤ 1.5 × an immediate call", yieldOnce, sync, r -> r <= 1.5);
+        for (String way : new String[] {"bridgeSync", "bridgeSyncCallerThread"}) {
+            for (int callers : new int[] {1, 8}) {
+                httpTarget(jdk, way, callers);
+            }
+        }
+        Optional<double[]> p8 = scale(jdk, "platform", 8, "bridgeSync");
+        Optional<double[]> p64 = scale(jdk, "platform", 64, "bridgeSync");
+        Optional<double[]> s64 = scale(jdk, "platform", 64, "supplyAsyncJoin");
+        Optional<double[]> v10k = scale(jdk, "virtual", 10000, "bridgeSync");
+        scaleTarget("64 platform callers keep ≥ 0.9 × the `Bridge.sync` throughput of 8", p64, p8, r -> r >= 0.9);
+        scaleTarget("64 platform callers: `Bridge.sync` ≥ 5 × `supplyAsync(..).join()`", p64, s64, r -> r >= 5);
+        if (jsonFile(jdk, "scale.json") != null && Boolean.TRUE.equals(jsonFile(jdk, "scale.json").get("virtualThreads"))) {
+            scaleTarget("10,000 virtual-thread callers: `Bridge.sync` ≥ the same on 64 platform threads", v10k, p64,
+                    r -> r >= 1.0);
+            target("no carrier pinned while virtual threads wait in `Bridge.sync` (JFR `jdk.VirtualThreadPinned`)",
+                    Optional.of(Result.number(jsonFile(jdk, "scale.json").get("pinnedEvents"))), n -> n == 0, " events");
+        }
+        line();
+    }
+
+    /**
+     * A real-I/O target: throughput ≥ 1, median latency ≤ 1 and CPU per request ≤ 1 times the runBlocking helper.
+     * Judged over the rounds' ratios: met if every round met it, missed if none did, else uncertain.
+     */
+    @SuppressWarnings("unchecked")
+    private void httpTarget(String jdk, String way, int callers) {
+        String what = "real HTTP client, " + callers + " caller" + (callers == 1 ? "" : "s") + ": "
+                + HTTP_WAYS.get(way) + " throughput ≥ 1.0 ×, p50 ≤ 1.0 ×, CPU/request ≤ 1.0 × the `runBlocking` helper";
+        Map<String, Object> http = jsonFile(jdk, "http.json");
+        Map<String, Object> row = null;
+        if (http != null) {
+            for (Object o : (List<Object>) http.get("results")) {
+                Map<String, Object> r = (Map<String, Object>) o;
+                if (way.equals(r.get("way")) && "immediate".equals(r.get("endpoint"))
+                        && Result.number(r.get("callers")) == callers) {
+                    row = r;
+                }
+            }
+        }
+        if (row == null) {
+            line("| " + what + " | not measured in this run | – |");
+            return;
+        }
+        Map<String, Object> t = (Map<String, Object>) row.get("throughputRatio");
+        Map<String, Object> l = (Map<String, Object>) row.get("p50Ratio");
+        Map<String, Object> c = (Map<String, Object>) row.get("cpuRatio");
+        boolean allMet = Result.number(t.get("min")) >= 1 && Result.number(l.get("max")) <= 1 && Result.number(c.get("max")) <= 1;
+        boolean noneMet = Result.number(t.get("max")) < 1 || Result.number(l.get("min")) > 1 || Result.number(c.get("min")) > 1;
+        boolean medianMet = Result.number(t.get("median")) >= 1 && Result.number(l.get("median")) <= 1
+                && Result.number(c.get("median")) <= 1;
+        String verdict = allMet ? "met" : noneMet ? "**missed**"
+                : (medianMet ? "met by the medians, " : "missed by the medians, ") + "**uncertain** across the rounds";
+        line("| " + what + " | " + ratioCell(t) + ", " + ratioCell(l) + ", " + ratioCell(c) + " | " + verdict + " |");
+    }
+
+    @SuppressWarnings("unchecked")
+    private Optional<double[]> scale(String jdk, String threads, int callers, String way) {
+        Map<String, Object> scale = jsonFile(jdk, "scale.json");
+        if (scale == null) return Optional.empty();
+        for (Object o : (List<Object>) scale.get("results")) {
+            Map<String, Object> r = (Map<String, Object>) o;
+            if (threads.equals(r.get("threads")) && way.equals(r.get("way")) && Result.number(r.get("callers")) == callers) {
+                return Optional.of(new double[] {Result.number(r.get("callsPerMicro")), Result.number(r.get("min")),
+                    Result.number(r.get("max"))});
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** A ratio of two CallerScale medians, judged across their rounds' smallest and largest figures. */
+    private void scaleTarget(String what, Optional<double[]> a, Optional<double[]> b, java.util.function.DoublePredicate met) {
+        if (a.isEmpty() || b.isEmpty()) {
+            line("| " + what + " | not measured in this run | – |");
+            return;
+        }
+        double ratio = a.get()[0] / b.get()[0];
+        line("| " + what + " | " + fmt(ratio) + " × | "
+                + verdict(ratio, a.get()[1] / b.get()[2], a.get()[2] / b.get()[1], met, " ×") + " |");
+    }
+
+    private void scaleSection(String jdk) {
+        Map<String, Object> scale = jsonFile(jdk, "scale.json");
+        if (scale == null) return;
+        line("## Many callers on one loop, JDK " + jdk);
+        line();
+        line("`CallerScale`: callers make trivial blocking calls one after another for "
+                + fmt(Result.number(scale.get("windowMillis"))) + " ms after a warm-up; median calls per µs over "
+                + fmt(Result.number(scale.get("rounds"))) + " rounds (smallest and largest in brackets). The baselines"
+                + " wait for a single-thread executor: `supplyAsync(.., executor).join()` and"
+                + " `runBlocking(executor.asCoroutineDispatcher())`.");
+        line();
+        line("| threads | callers | `Bridge.sync` | `supplyAsync(..).join()` | `runBlocking(executor)` |");
+        line("|---|---|---|---|---|");
+        for (String[] count : new String[][] {{"platform", "1"}, {"platform", "8"}, {"platform", "64"},
+            {"virtual", "1000"}, {"virtual", "10000"}}) {
+            int callers = Integer.parseInt(count[1]);
+            if (scale(jdk, count[0], callers, "bridgeSync").isEmpty()) continue;
+            StringBuilder row = new StringBuilder("| " + count[0] + " | " + count[1] + " |");
+            for (String way : new String[] {"bridgeSync", "supplyAsyncJoin", "runBlockingOnLoop"}) {
+                row.append(' ').append(scale(jdk, count[0], callers, way)
+                        .map(v -> String.format(Locale.ROOT, "%.3f (%.3f–%.3f)", v[0], v[1], v[2])).orElse("–")).append(" |");
+            }
+            line(row.toString());
+        }
         line();
     }
 

@@ -1,0 +1,187 @@
+package io.corobridge.benchmarks;
+
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Many callers on one loop: 1, 8 and 64 platform threads, and 1,000 and 10,000 virtual threads where the JDK has
+ * them (21 and later), each making trivial blocking calls one after another, for {@code Bridge.sync} and the two
+ * hand-written ways of waiting for one thread's work, {@code CompletableFuture.supplyAsync(.., executor).join()}
+ * and {@code runBlocking(executorDispatcher)}. JMH runs a fixed number of platform threads only, so this plain
+ * harness measures every count the same way: calls completed in a window after a warm-up, the ways in a rotating
+ * order, the median over the rounds. It also counts the JFR events that report a virtual thread pinning its
+ * carrier while it waits ({@code jdk.VirtualThreadPinned}) during the virtual-thread runs of {@code Bridge.sync}.
+ * Prints one JSON object.
+ *
+ * <p>Run: {@code java -cp benchmarks/target/benchmarks.jar io.corobridge.benchmarks.CallerScale [rounds] [windowMillis]}
+ */
+public final class CallerScale {
+    private static final String[] WAYS = {"bridgeSync", "supplyAsyncJoin", "runBlockingOnLoop"};
+
+    private CallerScale() {}
+
+    interface Call {
+        Object run() throws Exception;
+    }
+
+    public static void main(String[] args) throws Exception {
+        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
+        long windowNanos = TimeUnit.MILLISECONDS.toNanos(args.length > 1 ? Long.parseLong(args[1]) : 1000);
+        Method ofVirtual = virtualBuilder();
+        List<Object[]> counts = new ArrayList<>(List.of(new Object[] {"platform", 1}, new Object[] {"platform", 8},
+                new Object[] {"platform", 64}));
+        if (ofVirtual != null) {
+            counts.add(new Object[] {"virtual", 1000});
+            counts.add(new Object[] {"virtual", 10000});
+        }
+        Fixture f = new Fixture();
+        f.call = "immediate";
+        f.setUp();
+        AtomicLong pinned = new AtomicLong();
+        Object pinWatch = ofVirtual == null ? null : PinWatch.start(pinned);
+        StringBuilder json = new StringBuilder("{\"rounds\": " + rounds + ", \"windowMillis\": "
+                + TimeUnit.NANOSECONDS.toMillis(windowNanos) + ", \"results\": [");
+        try {
+            boolean first = true;
+            for (Object[] count : counts) {
+                boolean virtual = count[0].equals("virtual");
+                int callers = (Integer) count[1];
+                double[][] samples = new double[WAYS.length][rounds];
+                double[][] switches = new double[WAYS.length][rounds];
+                for (int w = 0; w < WAYS.length; w++) measure(call(f, WAYS[w]), callers, virtual, ofVirtual, windowNanos / 4);
+                for (int round = 0; round < rounds; round++) {
+                    for (int i = 0; i < WAYS.length; i++) {
+                        int w = (i + round) % WAYS.length;
+                        long pinnedBefore = pinned.get();
+                        double[] got = measure(call(f, WAYS[w]), callers, virtual, ofVirtual, windowNanos);
+                        samples[w][round] = got[0];
+                        switches[w][round] = got[1];
+                        if (virtual && WAYS[w].equals("bridgeSync") && pinned.get() != pinnedBefore) {
+                            System.err.println("pinned carrier events during Bridge.sync: " + (pinned.get() - pinnedBefore));
+                        }
+                    }
+                }
+                for (int w = 0; w < WAYS.length; w++) {
+                    double[] sorted = samples[w].clone();
+                    Arrays.sort(sorted);
+                    double median = sorted[sorted.length / 2];
+                    double[] sortedSwitches = switches[w].clone();
+                    Arrays.sort(sortedSwitches);
+                    double switchesPerCall = sortedSwitches[sortedSwitches.length / 2];
+                    json.append(first ? "\n  " : ",\n  ");
+                    first = false;
+                    json.append(String.format(Locale.ROOT,
+                            "{\"threads\": \"%s\", \"callers\": %d, \"way\": \"%s\", \"callsPerMicro\": %.4f, "
+                                    + "\"min\": %.4f, \"max\": %.4f, \"switchesPerCall\": %.3f}",
+                            count[0], callers, WAYS[w], median, sorted[0], sorted[sorted.length - 1], switchesPerCall));
+                    System.err.printf(Locale.ROOT, "%-8s %6d callers %-18s %8.4f calls/us  %.3f switches/call%n",
+                            count[0], callers, WAYS[w], median, switchesPerCall);
+                }
+            }
+        } finally {
+            if (pinWatch != null) PinWatch.stop(pinWatch);
+            f.tearDown();
+        }
+        json.append(String.format(Locale.ROOT, "\n], \"virtualThreads\": %s, \"pinnedEvents\": %d}",
+                ofVirtual != null, pinned.get()));
+        String out = json.toString();
+        if (args.length > 2) Files.writeString(Path.of(args[2]), out + "\n", StandardCharsets.UTF_8);
+        else System.out.println(out);
+    }
+
+    private static Call call(Fixture f, String way) {
+        return switch (way) {
+            case "bridgeSync" -> () -> f.bridge.sync(f.suspendCall);
+            case "supplyAsyncJoin" -> f::supplyAsyncJoin;
+            case "runBlockingOnLoop" -> () -> f.runBlockingOn(f.executorDispatcher);
+            default -> throw new IllegalArgumentException("way " + way);
+        };
+    }
+
+    /**
+     * Calls per microsecond over the window, all callers together, and the process's context switches per
+     * call over the same time (counted from the barrier, warm-up included; NaN without /proc).
+     */
+    private static double[] measure(Call call, int callers, boolean virtual, Method ofVirtual, long windowNanos)
+            throws Exception {
+        CyclicBarrier start = new CyclicBarrier(callers + 1);
+        LongAdder done = new LongAdder();
+        LongAdder totalCalls = new LongAdder();
+        long[] window = new long[2];
+        Throwable[] failure = new Throwable[1];
+        Runnable body = () -> {
+            try {
+                start.await();
+                long from = window[0];
+                long end = window[1];
+                long mine = 0;
+                long every = 0;
+                while (true) {
+                    long now = System.nanoTime();
+                    if (now - end >= 0) break;
+                    call.run();
+                    every++;
+                    if (now - from >= 0) mine++;
+                }
+                done.add(mine);
+                totalCalls.add(every);
+            } catch (Throwable e) {
+                synchronized (failure) {
+                    failure[0] = e;
+                }
+            }
+        };
+        Thread[] threads = new Thread[callers];
+        for (int i = 0; i < callers; i++) {
+            threads[i] = virtual ? startVirtual(ofVirtual, body) : new Thread(body, "scale-caller-" + i);
+            if (!virtual) threads[i].start();
+        }
+        window[0] = System.nanoTime() + Math.max(windowNanos / 4, TimeUnit.MILLISECONDS.toNanos(200));
+        window[1] = window[0] + windowNanos;
+        start.await();
+        long switches0 = ProcStats.contextSwitches();
+        for (Thread t : threads) t.join();
+        long switches1 = ProcStats.contextSwitches();
+        if (failure[0] != null) throw new IllegalStateException("a caller failed", failure[0]);
+        // Calls that started before the end and finished after it are counted: a small bias, the same for all ways.
+        return new double[] {done.sum() / (windowNanos / 1e3),
+            switches0 < 0 ? Double.NaN : (switches1 - switches0) / (double) Math.max(1, totalCalls.sum())};
+    }
+
+    private static Method virtualBuilder() {
+        try {
+            return Thread.class.getMethod("startVirtualThread", Runnable.class);
+        } catch (NoSuchMethodException e) {
+            return null;
+        }
+    }
+
+    private static Thread startVirtual(Method startVirtualThread, Runnable body) throws Exception {
+        return (Thread) startVirtualThread.invoke(null, body);
+    }
+
+    /** Counts jdk.VirtualThreadPinned events (JDK 21+) through a JFR recording stream. */
+    private static final class PinWatch {
+        static Object start(AtomicLong pinned) {
+            jdk.jfr.consumer.RecordingStream stream = new jdk.jfr.consumer.RecordingStream();
+            stream.enable("jdk.VirtualThreadPinned").withThreshold(java.time.Duration.ZERO);
+            stream.onEvent("jdk.VirtualThreadPinned", e -> pinned.incrementAndGet());
+            stream.startAsync();
+            return stream;
+        }
+
+        static void stop(Object stream) {
+            ((jdk.jfr.consumer.RecordingStream) stream).close();
+        }
+    }
+}
