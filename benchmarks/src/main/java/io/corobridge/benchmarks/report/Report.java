@@ -252,8 +252,9 @@ public final class Report {
         for (Object o : (List<Object>) scale.get("results")) {
             Map<String, Object> r = (Map<String, Object>) o;
             if (threads.equals(r.get("threads")) && way.equals(r.get("way")) && Result.number(r.get("callers")) == callers) {
+                Object switches = r.get("switchesPerCall");
                 return Optional.of(new double[] {Result.number(r.get("callsPerMicro")), Result.number(r.get("min")),
-                    Result.number(r.get("max"))});
+                    Result.number(r.get("max")), switches == null ? Double.NaN : Result.number(switches)});
             }
         }
         return Optional.empty();
@@ -276,13 +277,15 @@ public final class Report {
         line("## Many callers on one loop, JDK " + jdk);
         line();
         line("`CallerScale`: callers make trivial blocking calls one after another for "
-                + fmt(Result.number(scale.get("windowMillis"))) + " ms after a warm-up; median calls per µs over "
-                + fmt(Result.number(scale.get("rounds"))) + " rounds (smallest and largest in brackets). The baselines"
-                + " wait for a single-thread executor: `supplyAsync(.., executor).join()` and"
-                + " `runBlocking(executor.asCoroutineDispatcher())`.");
+                + String.format(Locale.ROOT, "%.0f", Result.number(scale.get("windowMillis")))
+                + " ms after a warm-up; median calls per µs over "
+                + String.format(Locale.ROOT, "%.0f", Result.number(scale.get("rounds")))
+                + " rounds (smallest and largest in brackets), and the process's context switches per call (Linux"
+                + " `/proc`; a caller that parks and is woken costs one). The baselines wait for a single-thread"
+                + " executor: `supplyAsync(.., executor).join()` and `runBlocking(executor.asCoroutineDispatcher())`.");
         line();
-        line("| threads | callers | `Bridge.sync` | `supplyAsync(..).join()` | `runBlocking(executor)` |");
-        line("|---|---|---|---|---|");
+        line("| threads | callers | `Bridge.sync` | `supplyAsync(..).join()` | `runBlocking(executor)` | switches per call: sync, supplyAsync, runBlocking |");
+        line("|---|---|---|---|---|---|");
         for (String[] count : new String[][] {{"platform", "1"}, {"platform", "8"}, {"platform", "64"},
             {"virtual", "1000"}, {"virtual", "10000"}}) {
             int callers = Integer.parseInt(count[1]);
@@ -292,6 +295,11 @@ public final class Report {
                 row.append(' ').append(scale(jdk, count[0], callers, way)
                         .map(v -> String.format(Locale.ROOT, "%.3f (%.3f–%.3f)", v[0], v[1], v[2])).orElse("–")).append(" |");
             }
+            List<String> switches = new ArrayList<>();
+            for (String way : new String[] {"bridgeSync", "supplyAsyncJoin", "runBlockingOnLoop"}) {
+                switches.add(scale(jdk, count[0], callers, way).map(v -> String.format(Locale.ROOT, "%.2f", v[3])).orElse("–"));
+            }
+            row.append(' ').append(String.join(", ", switches)).append(" |");
             line(row.toString());
         }
         line();
@@ -561,7 +569,11 @@ public final class Report {
                 + " brackets (a wide bracket means a noisy machine: treat that verdict as uncertain). CPU is the client"
                 + " process's, per request; \"loop busy\" is the default loop thread's CPU time over the window;"
                 + " \"switches\" are the client's context switches per request (Linux `/proc`). The gather ways make 8"
-                + " requests per operation and compare against the `runBlocking` + `awaitAll` baseline.",
+                + " requests per operation and compare against the `runBlocking` + `awaitAll` baseline. The rows"
+                + " `Bridge.sync` and `RunOn.CALLER_THREAD` make the same call and differ only in where its coroutine"
+                + " runs: the gap between them is the cost of handing each call to the shared loop thread and back"
+                + " (thread wake-ups, visible as extra context switches), not of the loop's own work, which keeps it"
+                + " busy only a small share of the time.",
                 Result.number(http.get("delayMillis")), Result.number(http.get("rounds")),
                 Result.number(http.get("windowMillis"))));
         line();
@@ -570,7 +582,7 @@ public final class Report {
         for (Object o : (List<Object>) http.get("results")) {
             Map<String, Object> r = (Map<String, Object>) o;
             String way = (String) r.get("way");
-            line("| " + r.get("endpoint") + " | " + fmt(Result.number(r.get("callers"))) + " | "
+            line("| " + r.get("endpoint") + " | " + String.format(Locale.ROOT, "%.0f", Result.number(r.get("callers"))) + " | "
                     + HTTP_WAYS.getOrDefault(way, way) + " | " + fmt(Result.number(r.get("requestsPerSecond"))) + " | "
                     + ratioCell(r.get("throughputRatio")) + " | " + fmt(Result.number(r.get("p50Micros"))) + " | "
                     + ratioCell(r.get("p50Ratio")) + " | " + ratioCell(r.get("p99Ratio")) + " | "
