@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.fixtures.UserService;
 import java.io.IOException;
@@ -190,5 +191,43 @@ class SyncTest {
         assertThrows(NullPointerException.class, () -> Bridge.on(null));
         assertThrows(NullPointerException.class, () -> RunSyncLoop.create(null));
         assertThrows(IllegalArgumentException.class, () -> RunSyncLoop.create(""));
+    }
+
+    @Test
+    void onTheCallersThreadTheCallRunsThereAndKeepsEveryOtherPromise() throws Exception {
+        String me = Thread.currentThread().getName();
+        assertEquals(List.of(me, me), bridge.sync(RunOn.CALLER_THREAD, c -> users.threads(c)),
+                "first line and the step after a suspension both on the calling thread");
+        assertEquals(List.of("corobridge-loop-java-sync", "corobridge-loop-java-sync"),
+                bridge.sync(RunOn.LOOP, c -> users.threads(c)));
+
+        Throwable thrown = assertThrows(Throwable.class,
+                () -> bridge.sync(RunOn.CALLER_THREAD, c -> users.failChecked("disk gone", c)));
+        IOException io = assertInstanceOf(IOException.class, thrown, "the checked exception itself, not wrapped");
+        assertTrue(Arrays.stream(io.getSuppressed()).anyMatch(s -> s.getMessage().startsWith("called from thread")));
+
+        CompletableFuture<String> never = new CompletableFuture<>();
+        TimeoutException timeout = assertThrows(TimeoutException.class,
+                () -> bridge.sync(RunOn.CALLER_THREAD, Duration.ofMillis(50), c -> users.await(never, c)));
+        assertTrue(timeout.getMessage().contains("PT0.05S"), timeout.getMessage());
+        assertEquals("user-4", bridge.sync(RunOn.CALLER_THREAD, Duration.ofSeconds(30), c -> users.load(4, c)));
+        assertEquals("user-5", Bridge.sync(RunOn.CALLER_THREAD, c -> users.load(5, c)));
+        assertEquals("user-6", Bridge.sync(RunOn.LOOP, Duration.ofSeconds(30), c -> users.load(6, c)));
+    }
+
+    @Test
+    void onTheCallersThreadBadArgumentsAreNamed() {
+        NullPointerException runOn = assertThrows(NullPointerException.class,
+                () -> bridge.sync((RunOn) null, c -> Unit.INSTANCE));
+        assertEquals("runOn must not be null", runOn.getMessage());
+        NullPointerException call = assertThrows(NullPointerException.class,
+                () -> bridge.sync(RunOn.CALLER_THREAD, (SuspendCall<Object>) null));
+        assertEquals("call must not be null", call.getMessage());
+        NullPointerException timeout = assertThrows(NullPointerException.class,
+                () -> bridge.sync(RunOn.CALLER_THREAD, (Duration) null, c -> Unit.INSTANCE));
+        assertEquals("timeout must not be null", timeout.getMessage());
+        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class,
+                () -> bridge.sync(RunOn.CALLER_THREAD, Duration.ZERO, c -> Unit.INSTANCE));
+        assertTrue(zero.getMessage().contains("timeout must be positive"), zero.getMessage());
     }
 }
