@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.fixtures.UserService;
 import java.io.IOException;
@@ -77,6 +78,8 @@ class VirtualThreadTest {
             try (RunSyncLoop loop = RunSyncLoop.create("virtual")) {
                 LoopBridge bridge = Bridge.on(loop);
                 for (int i = 0; i < callers; i++) {
+                    // Half the calls run on the caller's own (virtual) thread: its event loop must unmount too.
+                    RunOn runOn = i % 2 == 0 ? RunOn.CALLER_THREAD : RunOn.LOOP;
                     threads.add((Thread) startVirtualThread.invoke(null, (Runnable) () -> {
                         try {
                             if (!(Boolean) isVirtual.invoke(Thread.currentThread())) {
@@ -86,7 +89,7 @@ class VirtualThreadTest {
                             throw new AssertionError(e);
                         }
                         // Every caller is parked in sync until all hundred are: each must unmount.
-                        results.add(bridge.sync(c -> {
+                        results.add(bridge.sync(runOn, c -> {
                             if (waiting.incrementAndGet() == callers) {
                                 gate.complete("open");
                             }
