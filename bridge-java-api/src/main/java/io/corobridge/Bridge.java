@@ -179,6 +179,16 @@ public final class Bridge {
     }
 
     /**
+     * A facade whose blocking methods run their calls where {@code runOn} says, on the default loop. See
+     * {@link LoopBridge#facade(Class, Object, RunOn)}.
+     *
+     * @since 0.2
+     */
+    public static <F> F facade(Class<F> facadeInterface, Object suspendImplementation, RunOn runOn) {
+        return defaultBridge().facade(facadeInterface, suspendImplementation, runOn);
+    }
+
+    /**
      * Returns the named concurrency limits of the default loop. See {@link ConcurrencyLimits}.
      *
      * @since 0.1

@@ -289,6 +289,23 @@ public final class LoopBridge {
     }
 
     /**
+     * {@link #facade(Class, Object)} whose blocking methods run their calls where {@code runOn} says:
+     * {@link RunOn#CALLER_THREAD} runs each on the calling thread, as {@link #sync(RunOn, SuspendCall)} does,
+     * for an implementation that keeps no state bound to the loop (an HTTP client, say). Methods that return a
+     * future still run on the loop.
+     *
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code facadeInterface} is not an interface or does not match
+     * @since 0.2
+     */
+    public <F> F facade(Class<F> facadeInterface, Object suspendImplementation, RunOn runOn) {
+        Objects.requireNonNull(facadeInterface, "facadeInterface must not be null");
+        Objects.requireNonNull(suspendImplementation, "suspendImplementation must not be null");
+        Objects.requireNonNull(runOn, "runOn must not be null");
+        return loop.facade(facadeInterface, suspendImplementation, runOn);
+    }
+
+    /**
      * Returns this loop's named concurrency limits (one registry per loop).
      *
      * @since 0.1

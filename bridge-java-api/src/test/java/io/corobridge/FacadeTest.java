@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.fixtures.Repository;
 import java.io.IOException;
@@ -85,6 +86,20 @@ class FacadeTest {
         assertEquals(List.of("x", "y"), repository.getSaved());
         assertEquals(2, items.count());
         assertEquals("item-c on corobridge-loop-java-facade & item-c on corobridge-loop-java-facade", items.loadTwice("c"));
+    }
+
+    @Test
+    void onTheCallersThreadBlockingMethodsRunThereAndFuturesStillOnTheLoop() throws Exception {
+        Items items = bridge.facade(Items.class, repository, RunOn.CALLER_THREAD);
+        assertEquals("item-a on " + Thread.currentThread().getName(), items.load("a"));
+        assertEquals("item-b on corobridge-loop-java-facade", items.loadAsync("b").get(10, TimeUnit.SECONDS));
+        IOException declared = assertThrows(IOException.class, () -> items.read("/etc/nothing"));
+        assertEquals("no such file: /etc/nothing", declared.getMessage());
+        assertEquals("item-c on corobridge-loop-java-facade",
+                bridge.facade(Items.class, repository, RunOn.LOOP).load("c"));
+        NullPointerException nullRunOn = assertThrows(NullPointerException.class,
+                () -> bridge.facade(Items.class, repository, null));
+        assertEquals("runOn must not be null", nullRunOn.getMessage());
     }
 
     @Test

@@ -373,7 +373,18 @@ public class RunSyncLoop private constructor(
      *   has no matching suspend method, matches several overloads, or has incompatible types
      */
     public fun <F : Any> facade(facadeInterface: Class<F>, implementation: Any): F =
-        io.corobridge.core.internal.Facades.create(this, facadeInterface, implementation)
+        io.corobridge.core.internal.Facades.create(this, facadeInterface, implementation, RunOn.LOOP)
+
+    /**
+     * [facade] whose blocking methods run their calls where [runOn] says: [RunOn.CALLER_THREAD] runs each on the
+     * calling thread, as `runSync(RunOn.CALLER_THREAD, ..)` does, for an implementation that keeps no state
+     * bound to the loop (an HTTP client, say). Methods that return a future still run on the loop.
+     *
+     * @throws IllegalArgumentException as [facade] does
+     * @since 0.2
+     */
+    public fun <F : Any> facade(facadeInterface: Class<F>, implementation: Any, runOn: RunOn): F =
+        io.corobridge.core.internal.Facades.create(this, facadeInterface, implementation, runOn)
 
     /**
      * A snapshot of the loop's state, readable at any time from any thread: tasks queued, calls in flight,

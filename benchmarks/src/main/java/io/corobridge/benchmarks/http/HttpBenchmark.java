@@ -43,10 +43,12 @@ public final class HttpBenchmark {
 
     private final HttpCalls http;
     private final HttpApi facade;
+    private final HttpApi callerThreadFacade;
 
     private HttpBenchmark(HttpCalls http) {
         this.http = http;
         this.facade = Bridge.facade(HttpApi.class, http);
+        this.callerThreadFacade = Bridge.facade(HttpApi.class, http, RunOn.CALLER_THREAD);
     }
 
     /** One way of calling: performs one operation on {@code path} and returns the requests it made. */
@@ -61,6 +63,7 @@ public final class HttpBenchmark {
         ways.put("bridgeSync", path -> Bridge.sync(c -> http.fetch(path, c)));
         ways.put("bridgeSyncCallerThread", path -> Bridge.sync(RunOn.CALLER_THREAD, c -> http.fetch(path, c)));
         ways.put("facade", facade::fetch);
+        ways.put("facadeCallerThread", callerThreadFacade::fetch);
         ways.put("bridgeAsyncJoin", path -> Bridge.<Integer>async(c -> http.fetch(path, c)).join());
         ways.put("gatherRunBlocking", path -> http.runBlockingFetchAll(path, GATHER));
         ways.put("gatherFutureOnIo", path -> http.futureOnIoAll(path, GATHER).join());

@@ -546,6 +546,7 @@ public final class Report {
             Map.entry("bridgeSync", "`Bridge.sync` (on the loop, the default)"),
             Map.entry("bridgeSyncCallerThread", "`Bridge.sync(RunOn.CALLER_THREAD, ..)`"),
             Map.entry("facade", "facade `api.fetch(path)` (on the loop)"),
+            Map.entry("facadeCallerThread", "facade made with `RunOn.CALLER_THREAD`"),
             Map.entry("bridgeAsyncJoin", "`Bridge.async(..).join()`"),
             Map.entry("gatherRunBlocking", "`runBlocking { 8 x async { fetch() } .awaitAll() }` (baseline)"),
             Map.entry("gatherFutureOnIo", "`future(Dispatchers.IO) { 8 x async .awaitAll() }.join()`"),

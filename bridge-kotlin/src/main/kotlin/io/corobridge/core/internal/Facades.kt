@@ -1,6 +1,7 @@
 package io.corobridge.core.internal
 
 import io.corobridge.core.ContinuationCall
+import io.corobridge.core.RunOn
 import io.corobridge.core.RunSyncLoop
 import java.lang.invoke.MethodHandle
 import java.lang.invoke.MethodHandles
@@ -28,14 +29,14 @@ import kotlin.coroutines.Continuation
  * implementation and spread over an argument array: no reflection per call.
  */
 internal object Facades {
-    fun <F : Any> create(loop: RunSyncLoop, facade: Class<F>, implementation: Any): F {
+    fun <F : Any> create(loop: RunSyncLoop, facade: Class<F>, implementation: Any, runOn: RunOn): F {
         require(facade.isInterface) { "facadeInterface must be an interface, was ${facade.name}" }
         val problems = ArrayList<String>()
         val invokers = HashMap<Method, Invoker>()
         for (method in facade.methods) {
             if (method.isDefault || Modifier.isStatic(method.modifiers)) continue
             when (val found = match(method, implementation.javaClass)) {
-                is Match.Found -> invokers[method] = found.invoker(loop, implementation)
+                is Match.Found -> invokers[method] = found.invoker(loop, implementation, runOn)
                 is Match.Problem -> problems += "${describe(method)}: ${found.what}"
             }
         }
@@ -71,12 +72,12 @@ internal object Facades {
 
     private sealed class Match {
         class Found(val target: Method, val async: Boolean) : Match() {
-            fun invoker(loop: RunSyncLoop, implementation: Any): Invoker {
+            fun invoker(loop: RunSyncLoop, implementation: Any, runOn: RunOn): Invoker {
                 val arity = target.parameterCount
                 val handle = MethodHandles.publicLookup().unreflect(target).bindTo(implementation)
                     .asType(MethodType.genericMethodType(arity))
                     .asSpreader(Array<Any?>::class.java, arity)
-                return Invoker(loop, handle, arity, async)
+                return Invoker(loop, handle, arity, async, runOn)
             }
         }
 
@@ -172,10 +173,15 @@ internal object Facades {
         private val handle: MethodHandle,
         private val arity: Int,
         private val async: Boolean,
+        private val runOn: RunOn,
     ) {
         fun invoke(args: Array<out Any?>?): Any? {
             val call = SpreadCall(handle, args, arity)
-            return if (async) loop.runAsync(call) else loop.runSync(call)
+            return when {
+                async -> loop.runAsync(call)
+                runOn == RunOn.LOOP -> loop.runSync(call)
+                else -> loop.runSync(runOn, call)
+            }
         }
     }
 
