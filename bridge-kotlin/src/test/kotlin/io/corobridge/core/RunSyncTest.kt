@@ -224,4 +224,16 @@ class RunSyncTest {
     private fun <T> fixed(value: T) = object : ContinuationCall<T> {
         override fun invoke(continuation: Continuation<T>): Any? = value
     }
+
+    @Test
+    fun `a coroutine that yields without end on the loop does not starve calls from other threads`() {
+        // The loop queues its own dispatches apart from other threads' (no atomic operation); they must still
+        // take turns, or this call would wait for ever behind the yielding coroutine.
+        val spinner = loop.launch { while (true) yield() }
+        try {
+            repeatRounds(200) { round -> assertEquals(round, loop.runSync(10.seconds) { yield(); round }) }
+        } finally {
+            spinner.cancel()
+        }
+    }
 }
