@@ -503,8 +503,9 @@ public class RunSyncLoop private constructor(
             seqAtClose = thread.taskSeq
         }
         if (state.compareAndSet(OPEN, CLOSING)) {
-            supervisorJob.cancel(CancellationException("loop \"$name\" is closing"))
-            cancelSuspended(CancellationException("loop \"$name\" is closing"))
+            val closing = CancellationException("loop \"$name\" is closing")
+            supervisorJob.cancel(closing)
+            cancelSuspended(closing)
             // Calls on their callers' threads (RunOn.CALLER_THREAD) may be in flight although the thread never ran.
             val idle = backgroundTasks.count == 0 && shutdownCallbacks.isEmpty && supervisorJob.children.none()
             if (idle && started.compareAndSet(false, true)) {
@@ -681,8 +682,9 @@ public class RunSyncLoop private constructor(
             refuseAll(thread.queue.drain(), leftovers)
             releaseUnfinished(unfinishedException(fatal))
             if (fatal != null) {
-                supervisorJob.cancel(CancellationException("loop thread \"${thread.name}\" died", fatal))
-                cancelSuspended(CancellationException("loop thread \"${thread.name}\" died", fatal))
+                val died = CancellationException("loop thread \"${thread.name}\" died", fatal)
+                supervisorJob.cancel(died)
+                cancelSuspended(died)
             }
             // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
             for (step in leftovers) moveOff(step.context, step.task)

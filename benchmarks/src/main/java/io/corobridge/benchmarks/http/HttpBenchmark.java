@@ -181,7 +181,6 @@ public final class HttpBenchmark {
                 ? Arrays.stream(args[4].split(",")).mapToInt(Integer::parseInt).toArray()
                 : new int[] {1, 8, 64};
 
-        if ("park".equals(System.getProperty("http.wait"))) Bridge.loop().setWaitStrategy(io.corobridge.core.WaitStrategy.PARK);
         Process server = startServer();
         try (HttpCalls http = new HttpCalls("http://127.0.0.1:" + readPort(server))) {
             HttpBenchmark bench = new HttpBenchmark(http);

@@ -109,7 +109,7 @@ internal open class BlockingCall<T> : LoopCall<T> {
                 } else {
                     // Interrupted again while waiting for a cancelled call that does not finish (it ignores
                     // cancellation): stop waiting rather than hang, and say that the call was left behind.
-                    leaveBehind()
+                    afterWaiting()
                     Thread.currentThread().interrupt()
                     throw java.util.concurrent.CancellationException(
                         "interrupted again while waiting for a cancelled call on loop \"${loop.name}\" to finish; " +
@@ -152,11 +152,11 @@ internal open class BlockingCall<T> : LoopCall<T> {
         if (nanos > 0L) LockSupport.parkNanos(this, nanos) else LockSupport.park(this)
     }
 
-    /** After the call has an outcome, before the caller reads it. */
+    /**
+     * When the caller stops waiting: the call has an outcome, or it was cancelled and ignores that, and the
+     * caller leaves it behind.
+     */
     protected open fun afterWaiting() {}
-
-    /** The caller stops waiting for a cancelled call that does not end; it runs on without it. */
-    protected open fun leaveBehind() {}
 
     private class Failure(@JvmField val cause: Throwable)
 

@@ -51,10 +51,6 @@ internal class CallerThreadCall<T> private constructor(
         events.close()
     }
 
-    override fun leaveBehind() {
-        events.close()
-    }
-
     internal companion object {
         /** The event loop of the innermost call running on this thread, if any (for RunContext.isInCoroutine). */
         private val current = ThreadLocal<CallerEventLoop?>()

@@ -1,7 +1,6 @@
 package io.corobridge.core.internal
 
 import io.corobridge.core.ContextCarrier
-import io.corobridge.core.RunSyncLoop
 import java.util.ServiceConfigurationError
 import java.util.ServiceLoader
 import kotlin.coroutines.CoroutineContext
