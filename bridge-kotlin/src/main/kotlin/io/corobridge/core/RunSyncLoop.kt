@@ -95,6 +95,10 @@ public class RunSyncLoop private constructor(
     @Volatile
     private var closingSequence: Job? = null
     internal val spinningCallers: AtomicInteger = AtomicInteger()
+
+    /** Callers' spins in a row that ended without an answer, up to Spinning.MISSES_TO_PAUSE. */
+    @Volatile
+    internal var spinMisses: Int = 0
     private val reentries = AtomicInteger()
 
     @Volatile

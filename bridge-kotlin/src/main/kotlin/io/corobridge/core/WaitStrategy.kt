@@ -15,6 +15,8 @@ import java.time.Duration
  * Spinning is bounded and never makes an idle loop use CPU: the loop parks once [loopSpin] has passed with
  * no work. Callers on virtual threads never spin (parking is cheap for them), and at most one fewer
  * caller than there are processors spins at a time, so spinners never crowd out the loop thread itself.
+ * Callers also stop spinning while it does not pay: after 8 spins in a row that ended without an answer
+ * they park at once, except one wait in 16 (at random), and the first spin that gets its answer resumes it.
  *
  * Immutable; safe to share.
  */

@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.concurrent.thread
 import kotlin.time.Duration.Companion.milliseconds
+import io.corobridge.core.internal.Spinning
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.yield
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assertions.fail
+import org.junit.jupiter.api.Assumptions.assumeTrue
 import org.junit.jupiter.params.ParameterizedTest
 import org.junit.jupiter.params.provider.ValueSource
 import org.junit.jupiter.api.Test
@@ -118,6 +120,47 @@ class WaitStrategyTest {
             }
             val stack = loop.thread.stackTrace
             assertTrue(stack.any { it.methodName == "park" }, "parked in LockSupport.park: ${stack.toList()}")
+        }
+    }
+
+    @Test
+    fun `callers stop spinning while spins keep missing, probe now and then, and spin again after a hit`() {
+        assumeTrue(Spinning.processorsForCallers > 0, "callers never spin on one processor")
+        RunSyncLoop.create("wait-misses").use { loop ->
+            // Calls that answer only after their caller has parked: every spin before them missed.
+            repeat(Spinning.MISSES_TO_PAUSE) { n ->
+                val gate = CompletableDeferred<Int>()
+                var answer = -1
+                val caller = thread(name = "wait-misses-caller") { answer = loop.runSync { gate.await() } }
+                awaitState("the caller parked") { caller.state == Thread.State.WAITING }
+                gate.complete(n)
+                caller.join()
+                assertEquals(n, answer)
+            }
+            assertEquals(Spinning.MISSES_TO_PAUSE, loop.spinMisses, "each missed spin was counted")
+
+            // Paused: a wait checks its condition once and parks, except the occasional probe, which spins.
+            val waits = 256
+            var spun = 0
+            repeat(waits) {
+                var checks = 0
+                Spinning.spinUntil(loop) { checks++; false }
+                if (checks > 1) spun++
+            }
+            assertTrue(spun < waits / 4, "only probes spin while paused ($spun of $waits spun)")
+            assertEquals(Spinning.MISSES_TO_PAUSE, loop.spinMisses, "probes that miss keep the pause")
+
+            // A probe that gets its answer while spinning ends the pause.
+            var tries = 0
+            while (loop.spinMisses != 0) {
+                assertTrue(++tries < 10_000, "no probe in $tries waits")
+                var checks = 0
+                Spinning.spinUntil(loop) { ++checks > 3 }
+            }
+            var checks = 0
+            Spinning.spinUntil(loop) { ++checks > 3 }
+            assertEquals(4, checks, "spinning again after a hit")
+            assertEquals(42, loop.runSync { 42 })
         }
     }
 
