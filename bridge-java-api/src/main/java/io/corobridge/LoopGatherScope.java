@@ -1,7 +1,5 @@
-package io.corobridge.internal;
+package io.corobridge;
 
-import io.corobridge.GatherScope;
-import io.corobridge.SuspendCall;
 import io.corobridge.core.GatherGroup;
 import io.corobridge.core.GatherHandle;
 import io.corobridge.core.RunSyncLoop;
@@ -11,11 +9,11 @@ import kotlin.Unit;
 import org.jspecify.annotations.Nullable;
 
 /** {@link GatherScope} over the core's {@link GatherGroup}: blocking join and close run its suspend ones. */
-public final class LoopGatherScope<T extends @Nullable Object> implements GatherScope<T> {
+final class LoopGatherScope<T extends @Nullable Object> implements GatherScope<T> {
     private final RunSyncLoop loop;
     private final GatherGroup<T> group;
 
-    public LoopGatherScope(RunSyncLoop loop) {
+    LoopGatherScope(RunSyncLoop loop) {
         this.loop = loop;
         this.group = loop.openGather();
     }

@@ -1,14 +1,13 @@
-package io.corobridge.internal;
+package io.corobridge;
 
-import io.corobridge.BackgroundTask;
 import io.corobridge.core.LoopTask;
 import java.util.concurrent.CompletableFuture;
 
 /** {@link BackgroundTask} over the core's {@link LoopTask}. */
-public final class LoopBackgroundTask implements BackgroundTask {
+final class LoopBackgroundTask implements BackgroundTask {
     private final LoopTask task;
 
-    public LoopBackgroundTask(LoopTask task) {
+    LoopBackgroundTask(LoopTask task) {
         this.task = task;
     }
 

@@ -1,7 +1,5 @@
-package io.corobridge.internal;
+package io.corobridge;
 
-import io.corobridge.ConcurrencyLimits;
-import io.corobridge.SuspendCall;
 import io.corobridge.core.ContinuationCall;
 import io.corobridge.core.LimitSlots;
 import io.corobridge.core.LimitStats;
@@ -11,10 +9,10 @@ import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /** {@link ConcurrencyLimits} over a loop's {@link io.corobridge.core.ConcurrencyLimits}. */
-public final class LoopConcurrencyLimits implements ConcurrencyLimits {
+final class LoopConcurrencyLimits implements ConcurrencyLimits {
     private final io.corobridge.core.ConcurrencyLimits limits;
 
-    public LoopConcurrencyLimits(io.corobridge.core.ConcurrencyLimits limits) {
+    LoopConcurrencyLimits(io.corobridge.core.ConcurrencyLimits limits) {
         this.limits = limits;
     }
 
