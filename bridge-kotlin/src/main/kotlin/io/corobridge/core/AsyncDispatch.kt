@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.runSyncWarned
 import io.corobridge.core.internal.CallSites
 
 /**

@@ -1,5 +1,7 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.reportFailure
+import io.corobridge.core.internal.submitCall
 import io.corobridge.core.internal.FutureCall
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ConcurrentHashMap
@@ -48,7 +50,7 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
 
     /** Starts [body] (a suspend lambda or a [ContinuationCall]) as a background task. */
     fun launch(body: Any): LoopTask {
-        loop.checkOpen() // before the call exists: a refused call must not stay attached to the job
+        loop.closing.checkOpen() // before the call exists: a refused call must not stay attached to the job
         val call = BackgroundCall(loop, body)
         @Suppress("UNCHECKED_CAST")
         val task = LoopTask(call.future as CompletableFuture<Any?>)

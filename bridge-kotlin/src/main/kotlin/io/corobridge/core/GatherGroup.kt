@@ -137,7 +137,7 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
 
     private fun start(call: Any): GatherHandle<T> {
         check(!closed) { "this gather group is closed" }
-        loop.checkOpen()
+        loop.closing.checkOpen()
         val handle = GatherHandle<T>(this, forked.getAndIncrement())
         // The caller's carried context goes with the call (a child of a coroutine inherits it anyway).
         calls.add(scope.launch(CarriedContext.capture() ?: EmptyCoroutineContext) {

@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.reportFailure
 import java.util.concurrent.locks.ReentrantLock
 import kotlin.concurrent.withLock
 

@@ -34,7 +34,7 @@ class CallerThreadStressTest {
         val outcomes = java.util.concurrent.ConcurrentHashMap<String, AtomicInteger>()
         repeatRounds(300) { round ->
             val loop = RunSyncLoop.create("mixed-$round")
-            loop.closeGraceNanos = TimeUnit.SECONDS.toNanos(2)
+            loop.closing.closeGraceNanos = TimeUnit.SECONDS.toNanos(2)
             if (round % 2 == 0) loop.waitStrategy = WaitStrategy.PARK
             val callers = 6
             val start = CyclicBarrier(callers + 1)

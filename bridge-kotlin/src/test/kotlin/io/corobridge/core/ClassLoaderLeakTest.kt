@@ -67,7 +67,8 @@ class ClassLoaderLeakTest {
         org.junit.jupiter.api.Assertions.assertEquals("done", future.get(10, java.util.concurrent.TimeUnit.SECONDS))
         program.close()
         // The hook's work, called as the hook calls it.
-        loopClass.getDeclaredMethod("shutdown\$corobridge_kotlin", Long::class.javaPrimitiveType).invoke(default, 5_000_000_000L)
+        val closing = loopClass.getDeclaredMethod("getClosing\$corobridge_kotlin").invoke(default)
+        closing.javaClass.getMethod("shutdown", Long::class.javaPrimitiveType).invoke(closing, 5_000_000_000L)
         org.junit.jupiter.api.Assertions.assertTrue(callbackRan.get(), "the shutdown callback ran")
     }
 

@@ -57,7 +57,7 @@ class FaultInjectionStressTest {
 
     private fun <T> loop(name: String, block: (RunSyncLoop) -> T): T {
         val loop = RunSyncLoop.create("fault-$name")
-        loop.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(500)
+        loop.closing.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(500)
         try {
             return block(loop)
         } finally {
@@ -144,8 +144,8 @@ class FaultInjectionStressTest {
     fun `code that ignores cancellation cannot hold a waiter past its documented bound`() {
         repeatRounds(20) { round ->
             val loop = RunSyncLoop.create("fault-ignore-$round")
-            loop.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(200)
-            loop.callbacksBudgetNanos = TimeUnit.MILLISECONDS.toNanos(200)
+            loop.closing.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(200)
+            loop.closing.callbacksBudgetNanos = TimeUnit.MILLISECONDS.toNanos(200)
             val resume = CompletableDeferred<Unit>()
             val entered = CountDownLatch(3)
             val callers = List(2) {
@@ -252,7 +252,7 @@ class FaultInjectionStressTest {
         for (kind in kinds) {
             repeatRounds(20) { round ->
                 val loop = RunSyncLoop.create("fault-close-$kind-$round")
-                loop.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(500) // a slow close fails the 60 s timeout
+                loop.closing.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(500) // a slow close fails the 60 s timeout
                 loop.runSync { }
                 val thrown = LinkedBlockingQueue<Throwable>()
                 fun closeHere() {

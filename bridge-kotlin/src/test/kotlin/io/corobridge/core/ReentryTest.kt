@@ -22,7 +22,7 @@ class ReentryTest {
     @Test
     fun `close called in a re-entrant call returns at once instead of waiting for the loop thread that waits for it`() {
         val closing = RunSyncLoop.create("reentry-close")
-        closing.closeGraceNanos = java.util.concurrent.TimeUnit.SECONDS.toNanos(30) // a wait would fail the test
+        closing.closing.closeGraceNanos = java.util.concurrent.TimeUnit.SECONDS.toNanos(30) // a wait would fail the test
         LogCapture().use { log ->
             val outer = assertThrows(java.util.concurrent.CancellationException::class.java) {
                 closing.runSync { closing.runSync { closing.close() } }

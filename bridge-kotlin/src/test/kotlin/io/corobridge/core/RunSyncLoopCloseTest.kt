@@ -29,8 +29,8 @@ class RunSyncLoopCloseTest {
     private val shortNanos = TimeUnit.MILLISECONDS.toNanos(300)
 
     private fun shortLoop(name: String): RunSyncLoop = RunSyncLoop.create(name).also {
-        it.closeGraceNanos = shortNanos
-        it.callbacksBudgetNanos = shortNanos
+        it.closing.closeGraceNanos = shortNanos
+        it.closing.callbacksBudgetNanos = shortNanos
     }
 
     /** Suspends for good, even when cancelled; the test resumes it through [holder] once it is done. */
@@ -70,7 +70,7 @@ class RunSyncLoopCloseTest {
             val loop = shortLoop("close-stuck")
             // A long callbacks budget sets the stuck deadline (grace + calls' grace, 0.5 s) well apart from the
             // end of the whole budget (0.2 + 0.3 + 3 + 1 s), where a close that did not detect it would return.
-            loop.callbacksBudgetNanos = TimeUnit.SECONDS.toNanos(3)
+            loop.closing.callbacksBudgetNanos = TimeUnit.SECONDS.toNanos(3)
             val callbackRuns = AtomicInteger()
             val callbackThread = AtomicReference<Thread>()
             loop.onShutdown { callbackRuns.incrementAndGet(); callbackThread.set(Thread.currentThread()) }

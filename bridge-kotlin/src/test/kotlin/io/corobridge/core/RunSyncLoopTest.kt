@@ -96,7 +96,7 @@ class RunSyncLoopTest {
     @Test
     fun `close releases a caller whose call ignores cancellation`() {
         val loop = RunSyncLoop.create("life-stubborn")
-        loop.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(200)
+        loop.closing.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(200)
         val gate = CompletableDeferred<Unit>()
         val started = CountDownLatch(1)
         val failure = CompletableFuture<Throwable>()

@@ -60,7 +60,7 @@ class SuspendedCallsTest {
         RunSyncLoop.create("swept").use { loop ->
             repeat(10_000) { i -> check(loop.runSync { yield(); i } == i) }
             // At most one call was suspended at a time: what is still linked is bounded by the sweeps' slack.
-            val linked = loop.runSync { loop.suspendedCalls.linkedCount }
+            val linked = loop.runSync { loop.closing.suspendedCalls.linkedCount }
             assertTrue(linked <= 66, "calls still linked after 10,000 ended: $linked")
         }
     }

@@ -202,7 +202,7 @@ class WatchdogTest {
                 awaitState("the stall is reported") { stallReports(log, loop).isNotEmpty() }
                 release.countDown()
                 caller.join()
-                awaitState("the watchdog has closed the stall") { loop.stallStats.ended == loop.stats().stalls }
+                awaitState("the watchdog has closed the stall") { loop.counters.stallStats.ended == loop.stats().stalls }
                 recording.stop()
                 recording.dump(file)
             }

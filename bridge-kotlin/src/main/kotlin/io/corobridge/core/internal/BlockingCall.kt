@@ -74,7 +74,7 @@ internal open class BlockingCall<T> : LoopCall<T> {
     private fun prepareToPark() {
         attachToLoop()
         // The loop may have released its callers just before this call attached; then release ourselves.
-        loop.releaseReason()?.let(::abort)
+        loop.closing.releaseReason()?.let(::abort)
         // Fails only if the outcome arrived meanwhile: then there is nothing to park for.
         OUTCOME.compareAndSet(this, PENDING, Thread.currentThread())
     }

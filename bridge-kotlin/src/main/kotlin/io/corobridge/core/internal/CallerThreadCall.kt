@@ -122,7 +122,7 @@ internal class CallerEventLoop(loop: RunSyncLoop, private val owner: Thread) : L
             val next = task.nextInQueue
             task.nextInQueue = null
             val step = task as DispatchedTask
-            loop.dispatch(step.context, step.task)
+            loop.dispatchStep(step.context, step.task)
             task = next
         }
     }

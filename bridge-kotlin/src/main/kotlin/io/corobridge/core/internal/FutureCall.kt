@@ -110,7 +110,7 @@ internal class LoopFuture<T>(private val call: FutureCall<T>) : CompletableFutur
      * call's ENDED flag makes sure of it when a dependent stage's failure hid whether this one succeeded).
      */
     private fun ended(transitioned: Boolean) {
-        if (transitioned && call.setFlag(LoopCall.ENDED) && call.countsAsCall) call.loop.futureCallEnded()
+        if (transitioned && call.setFlag(LoopCall.ENDED) && call.countsAsCall) call.loop.counters.callsEnded.increment()
     }
 
     override fun get(): T {

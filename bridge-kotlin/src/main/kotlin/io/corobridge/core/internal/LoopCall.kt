@@ -61,7 +61,7 @@ internal abstract class LoopCall<T>(
 
     final override fun run() {
         if (loop.isClosed && refusedOnceClosing()) {
-            reject(loop.closedException()) // still queued when the loop began to close: never started
+            reject(loop.closing.closedException()) // still queued when the loop began to close: never started
             return
         }
         if (!isActive) {
@@ -83,7 +83,7 @@ internal abstract class LoopCall<T>(
         }
         if (result === COROUTINE_SUSPENDED) {
             if (flags and ATTACHED == 0) {
-                if (registersWhenSuspended() && loop.isLoopThread()) loop.registerSuspended(this) else attachToLoop()
+                if (registersWhenSuspended() && loop.isLoopThread()) loop.closing.registerSuspended(this) else attachToLoop()
             }
         } else {
             @Suppress("UNCHECKED_CAST")
@@ -112,7 +112,7 @@ internal abstract class LoopCall<T>(
         // A parent that is no longer active may have finished already (the loop began closing while this call
         // was starting); then the call is not among its children, and the loop must be told of it directly, or
         // releasing the callers at the end of close() would miss this one.
-        if (!parent.isActive) loop.keepUntilReleased(this)
+        if (!parent.isActive) loop.closing.keepUntilReleased(this)
     }
 
     /**
@@ -163,7 +163,7 @@ internal abstract class LoopCall<T>(
      */
     protected fun callerFailure(cause: Throwable): Throwable {
         if (cause !is CancellationException || flags and CANCELLED_BY_CALLER != 0 || !loop.isClosed) return cause
-        val death = loop.deathCause
+        val death = loop.closing.deathCause
         if (death != null) {
             return IllegalStateException("loop thread \"corobridge-loop-${loop.name}\" died before the call finished", death)
         }

@@ -58,7 +58,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
             fatal = t
         } finally {
             Watchdog.unregister(loop)
-            loop.terminate(fatal)
+            loop.closing.terminate(fatal)
         }
     }
 
@@ -70,7 +70,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
         // line from them.
         var seqHere = 0L
         while (true) {
-            if (loop.isClosed && loop.mayStop(!hasTasks())) return
+            if (loop.isClosed && loop.closing.mayStop(!hasTasks())) return
             val task = queue.poll()
             if (task == null) {
                 idle()
@@ -81,7 +81,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
                 task.run()
             } catch (t: Throwable) {
                 // A task's failure is reported and the loop keeps serving; only a failure of the reporting
-                // itself (see RunSyncLoop.reportFailure) escapes and ends the loop.
+                // itself (see FailureReports) escapes and ends the loop.
                 loop.reportFailure(t)
             } finally {
                 // An interrupt a task left behind (its own, or one sent to the loop thread) belongs to nobody
@@ -98,13 +98,13 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
         interrupted()
         val closing = loop.isClosed
         if (!closing && spinForTasks(loop.waitStrategy.loopSpinNanos)) return
-        loop.suspendedCalls.sweepIfAdded() // let go of calls that ended before parking, not while spinning
+        loop.closing.suspendedCalls.sweepIfAdded() // let go of calls that ended before parking, not while spinning
         sleeping.set(true)
         if (hasTasks()) {
             sleeping.set(false)
             return
         }
-        if (closing) LockSupport.parkNanos(this, loop.closeParkNanos()) else LockSupport.park(this)
+        if (closing) LockSupport.parkNanos(this, loop.closing.closeParkNanos()) else LockSupport.park(this)
         sleeping.set(false)
     }
 
@@ -125,3 +125,6 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
         const val SPINS_PER_CLOCK_READ = 63
     }
 }
+
+/** True on this loop's own thread. */
+internal fun RunSyncLoop.isLoopThread(): Boolean = Thread.currentThread() === thread

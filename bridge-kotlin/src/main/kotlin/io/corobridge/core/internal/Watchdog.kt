@@ -105,10 +105,10 @@ internal object Watchdog {
             if (threshold <= 0L) return
             val length = now - since
             if (length < threshold) return
-            loop.stallStats.extend(length)
+            loop.counters.stallStats.extend(length)
             if (!reported) {
                 reported = true
-                loop.stallStats.count()
+                loop.counters.stallStats.count()
                 report(length, threshold)
             }
         }
@@ -117,9 +117,9 @@ internal object Watchdog {
         fun finish(now: Long) {
             if (!reported) return
             val length = now - since
-            loop.stallStats.extend(length)
+            loop.counters.stallStats.extend(length)
             Events.stall(loop.name, length, stack)
-            loop.stallStats.end()
+            loop.counters.stallStats.end()
             reported = false
             stack = null
         }

@@ -45,7 +45,7 @@ internal class WorkerPool(private val loop: RunSyncLoop) {
         set(value) = executor.setKeepAliveTime(value, TimeUnit.NANOSECONDS)
 
     suspend fun <T> run(block: () -> T): T {
-        loop.checkOpen()
+        loop.closing.checkOpen()
         limiter.acquire()
         val carried = CarriedContext.capture()
         return suspendCancellableCoroutine { continuation ->
@@ -54,7 +54,7 @@ internal class WorkerPool(private val loop: RunSyncLoop) {
                 executor.execute(task)
             } catch (refused: RejectedExecutionException) {
                 limiter.release()
-                throw loop.closedException().also { it.addSuppressed(refused) }
+                throw loop.closing.closedException().also { it.addSuppressed(refused) }
             }
             continuation.invokeOnCancellation { task.abandon() }
         }

@@ -1,0 +1,41 @@
+package io.corobridge.core.internal
+
+import io.corobridge.core.LoopStats
+import io.corobridge.core.RunSyncLoop
+import java.util.concurrent.atomic.LongAdder
+
+/**
+ * A loop's statistics, counted where the work is handed over so that a blocking call pays one striped
+ * increment on each side of its wait and nothing more: tasks queued = calls started + other tasks added -
+ * tasks run (the loop thread's own counter).
+ */
+internal class LoopCounters {
+    @JvmField
+    val callsStarted = LongAdder()
+
+    @JvmField
+    val callsEnded = LongAdder()
+
+    @JvmField
+    val otherTasksAdded = LongAdder()
+
+    @JvmField
+    val stallStats = StallStats()
+
+    /** The snapshot RunSyncLoop.stats() returns. */
+    fun snapshot(loop: RunSyncLoop): LoopStats {
+        val started = (loop.thread.taskSeq + 1) / 2
+        return LoopStats(
+            queuedTasks = maxOf(0L, callsStarted.sum() + otherTasksAdded.sum() - started),
+            callsInFlight = maxOf(0L, callsStarted.sum() - callsEnded.sum()),
+            backgroundTasks = loop.backgroundTasks.count,
+            workerThreads = loop.workerPool.threadCount,
+            workersBusy = loop.workerPool.limiter.heldCount,
+            workersWaiting = loop.workerPool.limiter.waitingCount,
+            workerLimit = loop.workerLimit,
+            stalls = stallStats.stalls,
+            longestStall = java.time.Duration.ofNanos(stallStats.longestNanos),
+            limits = loop.limits.stats(),
+        )
+    }
+}
