@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.CallBodies
 import io.corobridge.core.internal.CapacityLimiter
 import io.corobridge.core.internal.LoopThread
 import io.corobridge.core.internal.TakenSlots
@@ -8,9 +9,6 @@ import io.corobridge.core.internal.loopOfThisCoroutine
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.locks.ReentrantLock
 import kotlin.concurrent.withLock
-import kotlin.coroutines.Continuation
-import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
-import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.nanoseconds
 import kotlinx.coroutines.withTimeoutOrNull
@@ -189,14 +187,7 @@ public class ConcurrencyLimits internal constructor() {
     public fun <T> limited(call: ContinuationCall<T>, vararg tags: String): ContinuationCall<T> {
         val names = tags.copyOf()
         limitersOf(order(names)) // unknown tags fail here, not at the first run
-        val body: suspend () -> T = {
-            withConcurrencyLimit(*names) {
-                suspendCoroutineUninterceptedOrReturn<T> { continuation -> call.invoke(continuation) }
-            }
-        }
-        return object : ContinuationCall<T> {
-            override fun invoke(continuation: Continuation<T>): Any? = body.startCoroutineUninterceptedOrReturn(continuation)
-        }
+        return CallBodies.asCall { withConcurrencyLimit(*names) { CallBodies.run<T>(call) } }
     }
 
     /** Gives back the first [count] of [limiters], the last taken first. */

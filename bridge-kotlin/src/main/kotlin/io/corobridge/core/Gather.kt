@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.CallBodies
 import java.util.Collections
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicReference
@@ -9,8 +10,6 @@ import kotlinx.coroutines.cancelChildren
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.supervisorScope
 import kotlinx.coroutines.yield
-import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
-import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
 
 /**
  * Runs [calls] at once and returns their results in the order of the calls, `null` results included.
@@ -44,13 +43,9 @@ public suspend fun <T> gather(calls: List<suspend () -> T>, maxConcurrency: Int 
 public fun <T> gatherCall(calls: List<ContinuationCall<T>>, maxConcurrency: Int = Int.MAX_VALUE): ContinuationCall<List<T>> {
     requireConcurrency(maxConcurrency)
     val copy = ArrayList<Any>(calls)
-    return GatherCall(copy, maxConcurrency)
+    return CallBodies.asCall { gatherAll<T>(copy, maxConcurrency) }
 }
 
-private class GatherCall<T>(private val calls: List<Any>, private val maxConcurrency: Int) : ContinuationCall<List<T>> {
-    override fun invoke(continuation: kotlin.coroutines.Continuation<List<T>>): Any? =
-        suspend { gatherAll<T>(calls, maxConcurrency) }.startCoroutineUninterceptedOrReturn(continuation)
-}
 
 private fun requireConcurrency(maxConcurrency: Int) {
     require(maxConcurrency >= 1) { "maxConcurrency must be at least 1, was $maxConcurrency" }
@@ -82,7 +77,7 @@ private suspend fun <T> gatherAll(calls: List<Any>, maxConcurrency: Int): List<T
                     val index = next.getAndIncrement()
                     if (index >= calls.size) break
                     try {
-                        results[index] = runCall<T>(calls[index])
+                        results[index] = CallBodies.run<T>(calls[index])
                     } catch (e: Throwable) {
                         if (failure.record(e)) {
                             group.coroutineContext.cancelChildren(CancellationException("another call in the gather failed", e))
@@ -121,16 +116,6 @@ private const val SLICE_NANOS = 1_000_000L // 1 ms: a hundredth of the watchdog'
  * clock reading 20 ns, so reading it every time tripled the cost (measured with GatherBenchmark).
  */
 private const val CHECK_EVERY = 8
-
-/** Runs a [ContinuationCall] or a suspend lambda. */
-internal suspend fun <T> runCall(call: Any): T {
-    if (call is ContinuationCall<*>) {
-        @Suppress("UNCHECKED_CAST")
-        return suspendCoroutineUninterceptedOrReturn { continuation -> (call as ContinuationCall<T>).invoke(continuation) }
-    }
-    @Suppress("UNCHECKED_CAST")
-    return (call as suspend () -> T)()
-}
 
 /** The first failure of a group of calls, with later real failures attached; safe from any thread. */
 internal class FirstFailure {

@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.CallBodies
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicReference
@@ -142,7 +143,7 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
         // The caller's carried context goes with the call (a child of a coroutine inherits it anyway).
         calls.add(scope.launch(CarriedContext.capture() ?: EmptyCoroutineContext) {
             try {
-                handle.succeed(runCall(call))
+                handle.succeed(CallBodies.run(call))
             } catch (e: Throwable) {
                 handle.fail(e)
                 if (e is CancellationException && cancelling) return@launch

@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.CallBodies
 import io.corobridge.core.internal.ClosingProtocol
 import io.corobridge.core.internal.Facades
 import io.corobridge.core.internal.LibraryThreads
@@ -21,7 +22,6 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.coroutines.CoroutineContext
-import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 import kotlin.time.Duration
 import kotlinx.coroutines.CompletableJob
 import kotlinx.coroutines.CoroutineDispatcher
@@ -310,11 +310,7 @@ public class RunSyncLoop internal constructor(
      * exceptions [block] throws reach the caller unchanged.
      */
     public fun <T> workerCall(block: java.util.concurrent.Callable<out T>): ContinuationCall<T> {
-        val worker: suspend () -> T = { runInWorkerThread(block::call) }
-        return object : ContinuationCall<T> {
-            override fun invoke(continuation: kotlin.coroutines.Continuation<T>): Any? =
-                worker.startCoroutineUninterceptedOrReturn(continuation)
-        }
+        return CallBodies.asCall { runInWorkerThread(block::call) }
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.CallBodies
 import io.corobridge.core.internal.reportFailure
 import java.util.concurrent.locks.ReentrantLock
 import kotlin.concurrent.withLock
@@ -51,8 +52,7 @@ internal class ShutdownCallbacks(private val loop: RunSyncLoop) {
             } ?: return
             running = callback
             try {
-                @Suppress("UNCHECKED_CAST")
-                if (callback is Runnable) callback.run() else (callback as suspend () -> Unit)()
+                CallBodies.run<Any?>(callback)
             } catch (failure: Throwable) {
                 loop.reportFailure(failure)
             } finally {

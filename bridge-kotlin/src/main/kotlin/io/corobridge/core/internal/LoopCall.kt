@@ -1,6 +1,5 @@
 package io.corobridge.core.internal
 
-import io.corobridge.core.ContinuationCall
 import io.corobridge.core.RunSyncLoop
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 import kotlinx.coroutines.AbstractCoroutine
@@ -10,7 +9,6 @@ import kotlinx.coroutines.Job
 import kotlin.coroutines.ContinuationInterceptor
 import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
-import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 
 /*
  * One call submitted to a loop. The record is at once the call's Job, the completion continuation its body
@@ -95,14 +93,7 @@ internal abstract class LoopCall<T>(
      * Runs the body's first step with this call as its continuation; returns its value, or COROUTINE_SUSPENDED
      * if it suspended (a subclass may also return that after completing the call itself).
      */
-    protected open fun startBody(): Any? {
-        @Suppress("UNCHECKED_CAST")
-        return if (body is ContinuationCall<*>) {
-            (body as ContinuationCall<T>).invoke(this)
-        } else {
-            (body as suspend () -> T).startCoroutineUninterceptedOrReturn(this)
-        }
-    }
+    protected open fun startBody(): Any? = CallBodies.start(body, this)
 
     /** Makes the call a child of its parent job ([parentJob]), once; safe from any thread. */
     fun attachToLoop() {
