@@ -18,20 +18,17 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@link Bridge#async} and {@link LoopBridge#async}. */
 class AsyncTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-async");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-async");
     private final LoopBridge bridge = Bridge.on(loop);
     private final UserService users = new UserService();
-
-    @AfterEach
-    void closeLoop() {
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-async");
-    }
 
     @Test
     void futureCompletesWithTheResult() throws Exception {

@@ -19,20 +19,17 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@link Bridge#launch} and {@link Bridge#onShutdown}, as a Java caller sees them. */
 class BackgroundTaskTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-background");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-background", Duration.ZERO);
     private final LoopBridge bridge = Bridge.on(loop);
     private final UserService users = new UserService();
-
-    @AfterEach
-    void closeLoop() {
-        loop.close(Duration.ZERO);
-        TestThreads.assertNone("corobridge-loop-java-background");
-    }
 
     @Test
     void aLaunchedTaskRunsOnTheLoopAndCompletes() throws Exception {

@@ -13,21 +13,18 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@link ConcurrencyLimits} as a Java caller sees it: blocking slots and limited calls. */
 class ConcurrencyLimitsTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-limits");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-limits");
     private final LoopBridge bridge = Bridge.on(loop);
     private final ConcurrencyLimits limits = bridge.limits();
     private final UserService users = new UserService();
-
-    @AfterEach
-    void closeLoop() {
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-limits");
-    }
 
     @Test
     void slotsAreHeldUntilClosedInTryWithResources() {

@@ -14,19 +14,20 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CyclicBarrier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Thread-local context carried from Java callers into the loop and its workers, by a service-loaded carrier. */
 class ContextPropagationTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-context");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-context");
     private final LoopBridge bridge = Bridge.on(loop);
     private final UserService users = new UserService();
 
     @AfterEach
-    void closeLoop() {
+    void cleanUp() {
         TenantCarrier.TENANT.remove();
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-context");
-        TestThreads.assertNone("corobridge-worker-java-context");
     }
 
     @Test

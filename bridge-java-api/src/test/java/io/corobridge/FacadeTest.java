@@ -16,20 +16,17 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Java interfaces over a Kotlin object with suspend methods: {@link LoopBridge#facade}. */
 class FacadeTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-facade");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-facade");
     private final LoopBridge bridge = Bridge.on(loop);
     private final Repository repository = new Repository();
-
-    @AfterEach
-    void closeLoop() {
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-facade");
-    }
 
     /** The Java face of {@link Repository}, blocking and asynchronous. */
     public interface Items {

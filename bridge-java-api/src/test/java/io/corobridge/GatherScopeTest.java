@@ -14,20 +14,17 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@link GatherScope}: fork, join, handles and close. */
 class GatherScopeTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-scope");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-scope");
     private final LoopBridge bridge = Bridge.on(loop);
     private final UserService users = new UserService();
-
-    @AfterEach
-    void closeLoop() {
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-scope");
-    }
 
     @Test
     void handlesGiveResultsOnlyAfterJoin() {

@@ -18,20 +18,17 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@link Bridge#gather} and friends, as a Java caller sees them. */
 class GatherTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-gather");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-gather");
     private final LoopBridge bridge = Bridge.on(loop);
     private final UserService users = new UserService();
-
-    @AfterEach
-    void closeLoop() {
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-gather");
-    }
 
     @Test
     void resultsComeInCallOrderWithNulls() {

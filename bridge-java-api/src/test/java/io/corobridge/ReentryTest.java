@@ -17,10 +17,14 @@ import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** A blocking call made on a loop thread, where waiting would deadlock. */
 class ReentryTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-reentry");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-reentry");
     private final LoopBridge bridge = Bridge.on(loop);
     private final UserService users = new UserService();
     private final Logger logger = Logger.getLogger(RunSyncLoop.class.getName());
@@ -47,11 +51,9 @@ class ReentryTest {
     }
 
     @AfterEach
-    void closeLoop() {
+    void cleanUp() {
         logger.removeHandler(capture);
         logger.setUseParentHandlers(true);
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-reentry");
     }
 
     @Test

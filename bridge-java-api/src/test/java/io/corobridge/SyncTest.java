@@ -26,20 +26,17 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import kotlin.Unit;
 import kotlin.coroutines.intrinsics.IntrinsicsKt;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@link Bridge#sync} and {@link LoopBridge#sync}, as a Java caller sees them. */
 class SyncTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-sync");
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
+
+    private final RunSyncLoop loop = loops.create("java-sync");
     private final LoopBridge bridge = Bridge.on(loop);
     private final UserService users = new UserService();
-
-    @AfterEach
-    void closeLoop() {
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-sync");
-    }
 
     @Test
     void returnsWhatTheSuspendFunctionReturns() {

@@ -13,20 +13,16 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Blocking Java code among suspend calls: {@link LoopBridge#inWorkerThread}. */
 class WorkerThreadTest {
-    private final RunSyncLoop loop = RunSyncLoop.create("java-workers");
-    private final LoopBridge bridge = Bridge.on(loop);
+    @RegisterExtension
+    final TestLoops loops = new TestLoops();
 
-    @AfterEach
-    void closeLoop() {
-        loop.close();
-        TestThreads.assertNone("corobridge-loop-java-workers");
-        TestThreads.assertNone("corobridge-worker-java-workers");
-    }
+    private final RunSyncLoop loop = loops.create("java-workers");
+    private final LoopBridge bridge = Bridge.on(loop);
 
     @Test
     void aGatherOfBlockingCallsRunsThemOnWorkersWithinTheLimit() {

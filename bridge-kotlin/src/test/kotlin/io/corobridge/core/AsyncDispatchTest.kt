@@ -9,13 +9,13 @@ import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.yield
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /** A library class offering a suspend `aload` and its blocking twin `load`, built on asyncDispatch. */
 class DualStore(private val loop: RunSyncLoop, private val withSyncImplementation: Boolean) {
@@ -50,16 +50,12 @@ class DualStore(private val loop: RunSyncLoop, private val withSyncImplementatio
 }
 
 class AsyncDispatchTest {
-    private val loop = RunSyncLoop.create("dual")
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+    private val loop = loops.create("dual")
     private val dual = DualStore(loop, withSyncImplementation = true)
     private val asyncOnly = DualStore(loop, withSyncImplementation = false)
-
-    @AfterEach
-    fun closeLoop() {
-        loop.close()
-        assertNoThreads("corobridge-loop-dual")
-        assertNoThreads("corobridge-worker-dual")
-    }
 
     private fun dispatchLogs() = LogCapture("io.corobridge.core.AsyncDispatch")
 

@@ -23,7 +23,6 @@ import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.yield
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertInstanceOf
@@ -32,16 +31,14 @@ import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /** [RunOn.CALLER_THREAD]: the call runs on its caller's thread, and keeps every other promise of runSync. */
 class CallerThreadTest {
-    private val loop = RunSyncLoop.create("caller")
-
-    @AfterEach
-    fun closeLoop() {
-        loop.close()
-        assertNoThreads("corobridge-loop-caller")
-    }
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+    private val loop = loops.create("caller")
 
     @Test
     fun `every step runs on the calling thread, also after a resumption from another thread`() {

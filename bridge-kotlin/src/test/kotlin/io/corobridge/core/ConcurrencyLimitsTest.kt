@@ -18,24 +18,21 @@ import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.future.await
 import kotlinx.coroutines.launch
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /** Named concurrency limits, from coroutines (which suspend) and from threads (which block). */
 class ConcurrencyLimitsTest {
-    private val loop = RunSyncLoop.create("limits")
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+    private val loop = loops.create("limits")
     private val limits = loop.limits
-
-    @AfterEach
-    fun closeLoop() {
-        loop.close()
-        assertNoThreads("corobridge-loop-limits")
-    }
 
     private val long = Duration.ofSeconds(10)
 

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /**
  * A thread-local that also records, per thread, the last value each thread set or removed, so a test can see
@@ -46,16 +47,16 @@ private class RecordedThreadLocal : ThreadLocal<String?>() {
 }
 
 class ContextPropagationTest {
-    private val loop = RunSyncLoop.create("context")
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+    private val loop = loops.create("context")
     private val requestId = RecordedThreadLocal()
     private val carrier = ContextCarrier.of(requestId)
 
     @AfterEach
     fun cleanUp() {
         ContextPropagation.unregister(carrier)
-        loop.close()
-        assertNoThreads("corobridge-loop-context")
-        assertNoThreads("corobridge-worker-context")
     }
 
     /** Reads this test's thread-local on the loop thread in a task of its own, which carries nothing. */

@@ -12,21 +12,18 @@ import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.yield
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 class GatherTest {
-    private val loop = RunSyncLoop.create("gather")
-
-    @AfterEach
-    fun closeLoop() {
-        loop.close()
-        assertNoThreads("corobridge-loop-gather")
-    }
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+    private val loop = loops.create("gather")
 
     /** Keeps the calling thread busy (not suspended, not parked) for [micros] microseconds. */
     private fun busyFor(micros: Long) {

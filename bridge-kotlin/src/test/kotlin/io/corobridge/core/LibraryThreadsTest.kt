@@ -6,24 +6,22 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicReference
 import java.util.logging.Level
 import kotlinx.coroutines.launch
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNotSame
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /**
  * The threads corobridge owns (loop, workers, watchdog) inherit nothing from the thread that made them, and
  * survive stray interrupts: only closing the loop ends them.
  */
 class LibraryThreadsTest {
-    @AfterEach
-    fun noThreadsLeft() {
-        assertNoThreads("corobridge-loop-threads-")
-        assertNoThreads("corobridge-worker-threads-")
-    }
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
 
     @Test
     fun `an interrupt a task leaves on the loop thread does not reach the next task`() {

@@ -12,7 +12,6 @@ import kotlin.concurrent.thread
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.yield
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertInstanceOf
@@ -20,15 +19,13 @@ import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 class RunAsyncTest {
-    private val loop = RunSyncLoop.create("async")
-
-    @AfterEach
-    fun closeLoop() {
-        loop.close()
-        assertNoThreads("corobridge-loop-async")
-    }
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+    private val loop = loops.create("async")
 
     @Test
     fun `completing the future with an exception whose toString throws cancels the call`() {

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertInstanceOf
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /**
  * close() keeps a bounded budget whatever user code does: background tasks and callbacks that ignore
@@ -26,6 +27,9 @@ import org.junit.jupiter.api.Test
  * elapsed-time checks are generous upper bounds that the old behaviour exceeded by seconds, not measurements.
  */
 class RunSyncLoopCloseTest {
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
     private val shortNanos = TimeUnit.MILLISECONDS.toNanos(300)
 
     private fun shortLoop(name: String): RunSyncLoop = RunSyncLoop.create(name).also {

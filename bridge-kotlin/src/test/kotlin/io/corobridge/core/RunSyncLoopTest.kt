@@ -15,7 +15,6 @@ import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.yield
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertInstanceOf
@@ -23,12 +22,12 @@ import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 class RunSyncLoopTest {
-    @AfterEach
-    fun noLoopThreadsLeft() {
-        assertNoThreads("corobridge-loop-life")
-    }
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
 
     @Test
     fun `loop thread is a daemon named after the loop and starts on first use`() {
@@ -124,6 +123,7 @@ class RunSyncLoopTest {
         // be released when the loop gives up on its calls.
         repeatRounds(2) {
             val loop = RunSyncLoop.create("life-late")
+            loop.closing.closeGraceNanos = TimeUnit.MILLISECONDS.toNanos(300) // how long close waits for the call
             loop.stallThreshold = null // the body holds the loop thread on purpose
             // The caller spins instead of parking at once (a parked caller joins the supervisor early, which
             // hides the race); it parks after 1 s, while a shutdown callback holds the close open.

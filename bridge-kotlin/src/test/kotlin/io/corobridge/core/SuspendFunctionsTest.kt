@@ -2,11 +2,11 @@ package io.corobridge.core
 
 import java.util.concurrent.CompletableFuture
 import kotlinx.coroutines.yield
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 open class Suspending {
     suspend fun load(id: Int): String {
@@ -33,12 +33,10 @@ interface SuspendingFacade {
 }
 
 class SuspendFunctionsTest {
-    private val loop = RunSyncLoop.create("suspend-functions")
-
-    @AfterEach
-    fun closeLoop() {
-        loop.close()
-    }
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+    private val loop = loops.create("suspend-functions")
 
     private fun method(name: String) = Suspending::class.java.declaredMethods.single { it.name == name }
 

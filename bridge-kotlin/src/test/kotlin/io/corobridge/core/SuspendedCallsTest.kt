@@ -11,6 +11,7 @@ import kotlinx.coroutines.yield
 import org.junit.jupiter.api.Assertions.assertInstanceOf
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /**
  * A blocking call that suspends on the loop thread while its caller is still spinning is known to the loop
@@ -18,6 +19,9 @@ import org.junit.jupiter.api.Test
  * only on parking): closing must still cancel it, and the list must not keep calls that ended.
  */
 class SuspendedCallsTest {
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
     /** Callers spin for a second before parking, so a close within that second meets an unattached call. */
     private fun spinningLoop(name: String) = RunSyncLoop.create(name).also {
         it.waitStrategy = WaitStrategy.adaptive(Duration.ofSeconds(1), Duration.ZERO)

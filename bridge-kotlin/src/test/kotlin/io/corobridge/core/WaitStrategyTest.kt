@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Assumptions.assumeTrue
 import org.junit.jupiter.params.ParameterizedTest
 import org.junit.jupiter.params.provider.ValueSource
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /** The hand-off behaves the same whether the two sides spin first or park at once. */
 class WaitStrategyTest {
@@ -30,15 +31,14 @@ class WaitStrategyTest {
         else -> error(name)
     }
 
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+
     private inline fun <R> withLoop(strategyName: String, block: (RunSyncLoop) -> R): R {
-        val loop = RunSyncLoop.create("wait-$strategyName")
+        val loop = loops.create("wait-$strategyName")
         loop.waitStrategy = strategy(strategyName)
-        try {
-            return block(loop)
-        } finally {
-            loop.close()
-            assertNoThreads("corobridge-loop-wait-$strategyName")
-        }
+        return block(loop)
     }
 
     @ParameterizedTest

@@ -14,6 +14,7 @@ import kotlinx.coroutines.launch
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 import org.junit.jupiter.api.io.TempDir
 
 /** The watchdog reports a blocked loop with the blocking line; statistics and JFR events tell the same story. */
@@ -21,16 +22,11 @@ class WatchdogTest {
     @TempDir
     lateinit var dir: java.nio.file.Path
 
-    private inline fun <R> withLoop(name: String, block: (RunSyncLoop) -> R): R {
-        val loop = RunSyncLoop.create(name)
-        try {
-            return block(loop)
-        } finally {
-            loop.close()
-            assertNoThreads("corobridge-loop-$name")
-            assertNoThreads("corobridge-worker-$name")
-        }
-    }
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+
+    private inline fun <R> withLoop(name: String, block: (RunSyncLoop) -> R): R = block(loops.create(name))
 
     /** The offending line the report must point at: blocking code called on the loop thread. */
     private fun holdTheLoopThread(release: CountDownLatch) {

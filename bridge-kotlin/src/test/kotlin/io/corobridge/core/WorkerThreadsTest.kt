@@ -17,7 +17,6 @@ import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.async
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.launch
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertInstanceOf
@@ -26,17 +25,14 @@ import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.extension.RegisterExtension
 
 /** Blocking code on worker threads: the limiter, abandonment, the marks, calls back into the loop. */
 class WorkerThreadsTest {
-    private val loop = RunSyncLoop.create("workers")
-
-    @AfterEach
-    fun closeLoop() {
-        loop.close()
-        assertNoThreads("corobridge-loop-workers")
-        assertNoThreads("corobridge-worker-workers")
-    }
+    @JvmField
+    @RegisterExtension
+    val loops = TestLoops()
+    private val loop = loops.create("workers")
 
     /** A latch wait that cannot hang a worker for good. */
     private fun CountDownLatch.within(what: String) {
