@@ -130,6 +130,18 @@ public final class Bridge {
     }
 
     /**
+     * {@link #gatherAsync(List)} with at most {@code maxConcurrency} calls started and unfinished at once. See
+     * {@link LoopBridge#gatherAsync(int, List)}.
+     *
+     * @throws IllegalArgumentException if {@code maxConcurrency} is less than 1
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(
+            int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
+        return defaultBridge().gatherAsync(maxConcurrency, calls);
+    }
+
+    /**
      * Returns a call that runs blocking {@code work} on a worker thread of the default loop. See {@link
      * LoopBridge#inWorkerThread(Callable)}.
      *
