@@ -157,7 +157,7 @@ public final class LoopBridge {
      */
     public <T extends @Nullable Object> SuspendCall<T> inWorkerThread(Callable<? extends T> work) {
         Objects.requireNonNull(work, "work must not be null");
-        ContinuationCall<T> call = loop.workerCall(work);
+        ContinuationCall<T> call = loop.inWorkerThread(work);
         return call::invoke;
     }
 

@@ -309,7 +309,7 @@ public class RunSyncLoop internal constructor(
      * thread when it is started, for use with `runSync`, `runAsync`, gathers and background tasks. Checked
      * exceptions [block] throws reach the caller unchanged.
      */
-    public fun <T> workerCall(block: java.util.concurrent.Callable<out T>): ContinuationCall<T> {
+    public fun <T> inWorkerThread(block: java.util.concurrent.Callable<out T>): ContinuationCall<T> {
         return CallBodies.asCall { runInWorkerThread(block::call) }
     }
 
