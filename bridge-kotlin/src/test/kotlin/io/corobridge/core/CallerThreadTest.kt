@@ -80,7 +80,7 @@ class CallerThreadTest {
             loop.runSync<Unit>(RunOn.CALLER_THREAD) { withContext(Dispatchers.IO) { yield() }; throw checked }
         }
         assertSame(checked, thrown)
-        assertTrue(thrown.suppressed.any { it.message!!.startsWith("called from thread") }, thrown.suppressed.toList().toString())
+        assertTrue(thrown.suppressed.any { it is CalledFrom }, thrown.suppressed.toList().toString())
         val unchecked = IllegalArgumentException("bad")
         assertSame(unchecked, assertThrows(IllegalArgumentException::class.java) {
             loop.runSync<Unit>(RunOn.CALLER_THREAD) { throw unchecked }

@@ -79,7 +79,9 @@ class RunSyncTest {
         val checked = IOException("disk gone")
         val thrown = assertThrows(IOException::class.java) { loop.runSync<Unit> { yield(); throw checked } }
         assertTrue(thrown === checked, "the same instance")
-        val callerSide = thrown.suppressed.single { it.message!!.startsWith("called from thread") }
+        val callerSide = thrown.suppressed.filterIsInstance<CalledFrom>().single()
+        assertEquals(Thread.currentThread().name, callerSide.threadName)
+        assertTrue(callerSide.toString().startsWith("io.corobridge.core.CalledFrom: thread \""), callerSide.toString())
         assertTrue(
             callerSide.stackTrace.any { it.className == RunSyncTest::class.java.name },
             "the suppressed exception carries this test's frames",

@@ -1,5 +1,6 @@
 package io.corobridge.core.internal
 
+import io.corobridge.core.CalledFrom
 import io.corobridge.core.RunSyncLoop
 import java.util.concurrent.TimeoutException
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater
@@ -136,7 +137,7 @@ internal open class BlockingCall<T> : LoopCall<T> {
                 )
             }
         }
-        throw CallerFrames.attach(callerFailure(cause), loop.name)
+        throw CalledFrom.attach(callerFailure(cause), loop.name)
     }
 
     /** Before the caller starts waiting: it spins briefly for an answer that comes at once. */
