@@ -6,6 +6,8 @@ import io.corobridge.core.internal.CallSites
 /**
  * How a dual entry point built with [asyncDispatch] chooses between its implementations; the counterpart of
  * Prefect's `_sync=` argument.
+ *
+ * @since 0.1
  */
 public enum class Dispatch {
     /**
@@ -60,6 +62,8 @@ private val logger: System.Logger = System.getLogger("io.corobridge.core.AsyncDi
  * @throws IllegalArgumentException if [twin] is blank
  * @throws IllegalStateException if the loop is closed, or a call on a loop thread is refused by
  *   [ReentryPolicy.FAIL]
+ *
+ * @since 0.1
  */
 public fun <T> RunSyncLoop.asyncDispatch(
     twin: String,
@@ -83,6 +87,8 @@ public fun <T> RunSyncLoop.asyncDispatch(
 /**
  * [RunSyncLoop.asyncDispatch] on the loop this code runs on (on its thread or one of its workers), else on
  * [RunSyncLoop.default].
+ *
+ * @since 0.1
  */
 public fun <T> asyncDispatch(
     twin: String,

@@ -23,6 +23,8 @@ import kotlin.time.Duration.Companion.nanoseconds
  * reports its failure to the loop's `failureHandler` rather than swallowing it.
  *
  * Safe to use from any thread.
+ *
+ * @since 0.1
  */
 public class LoopTask internal constructor(private val future: CompletableFuture<Any?>) {
     /**
@@ -36,7 +38,11 @@ public class LoopTask internal constructor(private val future: CompletableFuture
     public val isDone: Boolean
         get() = future.isDone
 
-    /** Cancels the task, whether queued or running; returns at once. Cancelling an ended task does nothing. */
+    /**
+     * Cancels the task, whether queued or running; returns at once. Cancelling an ended task does nothing.
+     *
+     * @since 0.1
+     */
     public fun cancel() {
         future.cancel(false)
     }

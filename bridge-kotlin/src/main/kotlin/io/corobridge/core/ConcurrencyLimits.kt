@@ -33,6 +33,8 @@ import kotlinx.coroutines.withTimeoutOrNull
  * - **No tags** runs the body unlimited and touches nothing.
  *
  * Safe to use from any thread.
+ *
+ * @since 0.1
  */
 public class ConcurrencyLimits internal constructor() {
     private val limits = ConcurrentHashMap<String, CapacityLimiter>()
@@ -45,6 +47,7 @@ public class ConcurrencyLimits internal constructor() {
      *
      * @throws IllegalArgumentException if [tag] is blank or [slots] is negative
      * @throws IllegalStateException if [tag] exists with another size and some of its slots are held
+     * @since 0.1
      */
     public fun create(tag: String, slots: Int) {
         require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
@@ -69,21 +72,34 @@ public class ConcurrencyLimits internal constructor() {
     public val tags: List<String>
         get() = limits.keys.sorted()
 
-    /** Slots of [tag] held now. @throws IllegalArgumentException if [tag] is unknown */
+    /**
+     * Slots of [tag] held now. @throws IllegalArgumentException if [tag] is unknown
+     *
+     * @since 0.1
+     */
     public fun occupied(tag: String): Int = limiter(tag).heldCount
 
-    /** Callers waiting for a slot of [tag] now. @throws IllegalArgumentException if [tag] is unknown */
+    /**
+     * Callers waiting for a slot of [tag] now. @throws IllegalArgumentException if [tag] is unknown
+     *
+     * @since 0.1
+     */
     public fun waiting(tag: String): Int = limiter(tag).waitingCount
 
     /**
      * The time callers have spent waiting for slots of [tag], summed, since it was defined.
      *
      * @throws IllegalArgumentException if [tag] is unknown
+     * @since 0.1
      */
     public fun totalWaitTime(tag: String): java.time.Duration =
         java.time.Duration.ofNanos(limiter(tag).waitedNanosTotal)
 
-    /** A snapshot of every limit, sorted by tag. */
+    /**
+     * A snapshot of every limit, sorted by tag.
+     *
+     * @since 0.1
+     */
     public fun stats(): List<LimitStats> = tags.map { tag ->
         val o = limiter(tag).occupancy()
         LimitStats(tag, o.slots, o.held, o.waiting, java.time.Duration.ofNanos(o.waitedNanos))
@@ -97,6 +113,7 @@ public class ConcurrencyLimits internal constructor() {
      *
      * @throws IllegalArgumentException if a tag is unknown (the message lists the known tags)
      * @throws IllegalStateException if a tag is switched off (0 slots), at once
+     * @since 0.1
      */
     public suspend fun <T> withConcurrencyLimit(
         vararg tags: String,
@@ -136,6 +153,8 @@ public class ConcurrencyLimits internal constructor() {
      * @throws IllegalArgumentException if a tag is unknown, or [timeout] is not positive
      * @throws IllegalStateException if a tag is switched off (0 slots), or if called on a loop thread, where
      *   blocking would stall the loop (use [withConcurrencyLimit] or [limited] there)
+     *
+     * @since 0.1
      */
     public fun acquire(timeout: java.time.Duration, vararg tags: String): LimitSlots {
         require(!timeout.isNegative && !timeout.isZero) { "timeout must be positive, was $timeout" }
@@ -183,6 +202,7 @@ public class ConcurrencyLimits internal constructor() {
      * slot of each of [tags], suspending, and releases them when it ends.
      *
      * @throws IllegalArgumentException if a tag is unknown (checked now, and again when the call runs)
+     * @since 0.1
      */
     public fun <T> limited(call: ContinuationCall<T>, vararg tags: String): ContinuationCall<T> {
         val names = tags.copyOf()
@@ -266,6 +286,8 @@ public class ConcurrencyLimits internal constructor() {
 /**
  * Slots taken by [ConcurrencyLimits.acquire]; [close] gives them back, once (closing again does nothing).
  * May be closed from any thread.
+ *
+ * @since 0.1
  */
 public interface LimitSlots : AutoCloseable {
     /** The tags held, in the order they were taken. */
@@ -275,7 +297,11 @@ public interface LimitSlots : AutoCloseable {
     override fun close()
 }
 
-/** One limit as [ConcurrencyLimits.stats] saw it. */
+/**
+ * One limit as [ConcurrencyLimits.stats] saw it.
+ *
+ * @since 0.1
+ */
 public class LimitStats internal constructor(
     public val tag: String,
     public val slots: Int,
@@ -291,6 +317,8 @@ public class LimitStats internal constructor(
 /**
  * No slot of [tag] came free in time. The message gives the tag's occupancy when the wait ended; slots of
  * other tags taken for the same call were given back.
+ *
+ * @since 0.1
  */
 public class ConcurrencyLimitTimeoutException(
     message: String,
@@ -307,6 +335,8 @@ public class ConcurrencyLimitTimeoutException(
 /**
  * [ConcurrencyLimits.withConcurrencyLimit] on the limits of the loop this coroutine runs on, or of
  * [RunSyncLoop.default] when it runs elsewhere.
+ *
+ * @since 0.1
  */
 public suspend fun <T> withConcurrencyLimit(
     vararg tags: String,

@@ -18,18 +18,29 @@ import kotlin.coroutines.EmptyCoroutineContext
  * [install] and [restore] on the threads that run the calls, often several at a time.
  *
  * @param T the captured value
+ * @since 0.1
  */
 public interface ContextCarrier<T> {
-    /** On the calling thread, before the call is handed over: the value to carry (may be null). */
+    /**
+     * On the calling thread, before the call is handed over: the value to carry (may be null).
+     *
+     * @since 0.1
+     */
     public fun capture(): T
 
     /**
      * On the thread about to run a step of the call: makes [value] current, and returns what [restore] needs
      * to put back what was there (for a `ThreadLocal`, its previous value; for a tracing scope, the scope).
+     *
+     * @since 0.1
      */
     public fun install(value: T): Any?
 
-    /** On the same thread, after the step: undoes [install], given what it returned. */
+    /**
+     * On the same thread, after the step: undoes [install], given what it returned.
+     *
+     * @since 0.1
+     */
     public fun restore(token: Any?)
 
     public companion object {
@@ -37,6 +48,8 @@ public interface ContextCarrier<T> {
          * A carrier for [threadLocal]: the caller's value is current while the call runs, and the running
          * thread's own value (usually none) is back afterwards. A null value is carried as "no value" (the
          * running thread's value is removed while the call runs).
+         *
+         * @since 0.1
          */
         @JvmStatic
         public fun <T> of(threadLocal: ThreadLocal<T>): ContextCarrier<T?> = ThreadLocalCarrier(threadLocal)
@@ -44,6 +57,8 @@ public interface ContextCarrier<T> {
         /**
          * A carrier for the SLF4J MDC, found at run time: corobridge does not depend on SLF4J. When SLF4J is not
          * on the class path, this returns null.
+         *
+         * @since 0.1
          */
         @JvmStatic
         public fun slf4jMdc(): ContextCarrier<*>? = Slf4jMdcCarrier.create()
@@ -63,18 +78,26 @@ public interface ContextCarrier<T> {
  * a block of suspend code, set the thread-local and run the block in `withContext(ContextPropagation.capture())`).
  *
  * With no carrier registered (the default), calls capture nothing and pay nothing.
+ *
+ * @since 0.1
  */
 public object ContextPropagation {
     /**
      * Registers [carrier] for every call made from now on; registering one that is already registered (or
      * equal to one) changes nothing. Safe from any thread.
+     *
+     * @since 0.1
      */
     @JvmStatic
     public fun register(carrier: ContextCarrier<*>) {
         Carriers.register(carrier)
     }
 
-    /** Unregisters [carrier] for calls made from now on; returns false if it was not registered. */
+    /**
+     * Unregisters [carrier] for calls made from now on; returns false if it was not registered.
+     *
+     * @since 0.1
+     */
     @JvmStatic
     public fun unregister(carrier: ContextCarrier<*>): Boolean = Carriers.unregister(carrier)
 
@@ -87,6 +110,8 @@ public object ContextPropagation {
      * The carried values on this thread now, as a coroutine context element that installs them while a
      * coroutine runs (on any dispatcher), or [EmptyCoroutineContext] when no carrier is registered. For
      * coroutines corobridge does not start itself: `loop.scope.launch(ContextPropagation.capture()) { }`.
+     *
+     * @since 0.1
      */
     @JvmStatic
     public fun capture(): CoroutineContext = CarriedContext.capture() ?: EmptyCoroutineContext

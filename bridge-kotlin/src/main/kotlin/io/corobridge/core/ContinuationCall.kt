@@ -9,6 +9,8 @@ import kotlin.coroutines.Continuation
  * This is what the Java API (`io.corobridge.SuspendCall`) builds on; Kotlin code passes suspend lambdas to
  * [RunSyncLoop.runSync] and [RunSyncLoop.runAsync] instead. It is deliberately not a `fun interface`, so a
  * Kotlin lambda never converts to it by accident.
+ *
+ * @since 0.1
  */
 public interface ContinuationCall<out T> {
     /**
@@ -17,6 +19,8 @@ public interface ContinuationCall<out T> {
      * Returns either the result, or the marker `COROUTINE_SUSPENDED` (from
      * `kotlin.coroutines.intrinsics`), in which case [continuation] is resumed exactly once later, from any
      * thread, possibly before this method has returned. Throwing counts as failing with that exception.
+     *
+     * @since 0.1
      */
     public fun invoke(continuation: Continuation<T>): Any?
 }

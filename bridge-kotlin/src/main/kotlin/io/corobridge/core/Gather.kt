@@ -27,6 +27,7 @@ import kotlinx.coroutines.yield
  * [CancellationException] once they have finished.
  *
  * @throws IllegalArgumentException if [maxConcurrency] is less than 1
+ * @since 0.1
  */
 public suspend fun <T> gather(calls: List<suspend () -> T>, maxConcurrency: Int = Int.MAX_VALUE): List<T> {
     requireConcurrency(maxConcurrency)
@@ -39,6 +40,7 @@ public suspend fun <T> gather(calls: List<suspend () -> T>, maxConcurrency: Int 
  * not affect the gather.
  *
  * @throws IllegalArgumentException if [maxConcurrency] is less than 1
+ * @since 0.1
  */
 public fun <T> gatherCall(calls: List<ContinuationCall<T>>, maxConcurrency: Int = Int.MAX_VALUE): ContinuationCall<List<T>> {
     requireConcurrency(maxConcurrency)

@@ -18,6 +18,8 @@ import kotlinx.coroutines.withContext
 /**
  * Thrown by [GatherHandle.get] when the result is asked for before the group has joined: results are
  * read only after the group ends, as with Prefect's `GatherTaskGroup`.
+ *
+ * @since 0.1
  */
 public class GatherIncompleteException(message: String) : IllegalStateException(message)
 
@@ -39,6 +41,8 @@ public class GatherIncompleteException(message: String) : IllegalStateException(
  * show(a.get(), b.get())
  * group.close()
  * ```
+ *
+ * @since 0.1
  */
 public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) {
     /*
@@ -70,11 +74,16 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
      * Starts [block] on the loop and returns its handle at once.
      *
      * @throws IllegalStateException if the group or its loop is closed
+     * @since 0.1
      */
     @JvmSynthetic
     public fun fork(block: suspend () -> T): GatherHandle<T> = start(block)
 
-    /** [fork] for a call in continuation-passing form, as Java writes it. */
+    /**
+     * [fork] for a call in continuation-passing form, as Java writes it.
+     *
+     * @since 0.1
+     */
     public fun fork(call: ContinuationCall<T>): GatherHandle<T> = start(call)
 
     /**
@@ -82,6 +91,7 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
      * failed (it cancelled the others). Cancellable: cancelling the caller cancels every call in the group.
      *
      * @throws IllegalStateException if the group is closed
+     * @since 0.1
      */
     public suspend fun join() {
         check(!closed) { "this gather group is closed" }
@@ -104,6 +114,8 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
     /**
      * Ends the group: waits for the calls still running (cancelling them first if one failed), and rethrows
      * the first failure if no [join] has thrown it yet. Closing twice is harmless.
+     *
+     * @since 0.1
      */
     public suspend fun close() {
         if (closed) return
@@ -126,6 +138,8 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
      * Cancels every call in the group and returns at once, with a future completed when they have all ended.
      * For callers that cannot suspend: a blocking join whose own call was cancelled before it ever ran on the
      * loop uses this to keep its promise that every call is cancelled.
+     *
+     * @since 0.1
      */
     public fun cancel(): CompletableFuture<Unit> {
         cancelAll(null)
@@ -159,7 +173,11 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
     }
 }
 
-/** The result of one call forked into a [GatherGroup]. Safe to use from any thread. */
+/**
+ * The result of one call forked into a [GatherGroup]. Safe to use from any thread.
+ *
+ * @since 0.1
+ */
 public class GatherHandle<T> internal constructor(private val group: GatherGroup<T>, private val sequence: Int) {
     private val outcome = AtomicReference<Any?>(PENDING)
 
@@ -168,6 +186,7 @@ public class GatherHandle<T> internal constructor(private val group: GatherGroup
      *
      * @throws GatherIncompleteException if no [GatherGroup.join] has covered this call yet
      * @throws IllegalStateException if the call failed or was cancelled (the failure is the cause)
+     * @since 0.1
      */
     public fun get(): T {
         if (!group.isJoined(sequence)) {

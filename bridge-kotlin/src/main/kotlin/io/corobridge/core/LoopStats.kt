@@ -5,6 +5,8 @@ import java.time.Duration
 /**
  * A snapshot of a loop's state, from [RunSyncLoop.stats]. Each number is read at a slightly different
  * instant, so on a busy loop they need not add up exactly to one moment's truth.
+ *
+ * @since 0.1
  */
 public class LoopStats internal constructor(
     /** Tasks handed to the loop thread and not yet started: calls, and steps of coroutines to resume. */

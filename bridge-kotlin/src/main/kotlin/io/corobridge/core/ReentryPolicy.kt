@@ -7,6 +7,8 @@ package io.corobridge.core
  * "A loop thread" is the thread of any [RunSyncLoop], including the short-lived loops that [NEW_THREAD]
  * starts, so re-entry is caught at any depth of nesting. A worker thread (code moved off the loop) is not a
  * loop thread: blocking it is safe, and the call runs on the loop as usual.
+ *
+ * @since 0.1
  */
 public enum class ReentryPolicy {
     /**

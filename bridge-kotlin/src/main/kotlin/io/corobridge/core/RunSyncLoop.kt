@@ -51,6 +51,8 @@ import kotlinx.coroutines.SupervisorJob
  * thread has ended). A failure that escapes a task onto the loop thread goes to [failureHandler] and the loop
  * keeps serving; if the loop thread dies anyway, every waiting caller is released with an
  * [IllegalStateException].
+ *
+ * @since 0.1
  */
 public class RunSyncLoop internal constructor(
     /** The name given at creation; the thread is called `corobridge-loop-<name>`. */
@@ -184,6 +186,7 @@ public class RunSyncLoop internal constructor(
      * blocks have run), sets the interrupt flag again and throws [java.util.concurrent.CancellationException].
      *
      * @throws IllegalStateException if the loop is closed, or the call is re-entrant under [ReentryPolicy.FAIL]
+     * @since 0.1
      */
     @JvmSynthetic
     public fun <T> runSync(block: suspend () -> T): T = callBlocking(block, NO_TIMEOUT)
@@ -194,6 +197,7 @@ public class RunSyncLoop internal constructor(
      * returned.
      *
      * @throws IllegalArgumentException if [timeout] is not positive
+     * @since 0.1
      */
     @JvmSynthetic
     public fun <T> runSync(timeout: Duration, block: suspend () -> T): T {
@@ -211,6 +215,7 @@ public class RunSyncLoop internal constructor(
      * throws [IllegalStateException] instead of deadlocking.
      *
      * @throws IllegalStateException if the loop is closed
+     * @since 0.1
      */
     @JvmSynthetic
     public fun <T> runAsync(block: suspend () -> T): CompletableFuture<T> = callAsync(block)
@@ -218,6 +223,8 @@ public class RunSyncLoop internal constructor(
     /**
      * [runSync] for a computation in continuation-passing form, as Java code writes it
      * (`c -> service.load(id, c)`). Checked exceptions it throws reach the caller undeclared and unwrapped.
+     *
+     * @since 0.1
      */
     public fun <T> runSync(call: ContinuationCall<T>): T = callBlocking(call, NO_TIMEOUT)
 
@@ -226,6 +233,7 @@ public class RunSyncLoop internal constructor(
      * cancelled and, once it has finished cancelling, [TimeoutException] is thrown.
      *
      * @throws IllegalArgumentException if [timeout] is zero or negative
+     * @since 0.1
      */
     @Throws(TimeoutException::class)
     public fun <T> runSync(timeout: java.time.Duration, call: ContinuationCall<T>): T =
@@ -265,7 +273,11 @@ public class RunSyncLoop internal constructor(
     public fun <T> runSync(runOn: RunOn, timeout: java.time.Duration, call: ContinuationCall<T>): T =
         callBlockingOn(runOn, call, timeoutNanos(timeout))
 
-    /** [runAsync] for a computation in continuation-passing form, as Java code writes it. */
+    /**
+     * [runAsync] for a computation in continuation-passing form, as Java code writes it.
+     *
+     * @since 0.1
+     */
     public fun <T> runAsync(call: ContinuationCall<T>): CompletableFuture<T> = callAsync(call)
 
     /**
@@ -277,11 +289,16 @@ public class RunSyncLoop internal constructor(
      * they are cancelled.
      *
      * @throws IllegalStateException if the loop is closed
+     * @since 0.1
      */
     @JvmSynthetic
     public fun launch(block: suspend () -> Any?): LoopTask = backgroundTasks.launch(block)
 
-    /** [launch] for a computation in continuation-passing form, as Java writes it. */
+    /**
+     * [launch] for a computation in continuation-passing form, as Java writes it.
+     *
+     * @since 0.1
+     */
     public fun launch(call: ContinuationCall<*>): LoopTask = backgroundTasks.launch(call)
 
     /**
@@ -301,6 +318,7 @@ public class RunSyncLoop internal constructor(
      * [RunContext.isAbandoned] to stop early. Closing the loop interrupts workers still running.
      *
      * @throws IllegalStateException if the loop is closed
+     * @since 0.1
      */
     public suspend fun <T> runInWorkerThread(block: () -> T): T = workerPool.run(block)
 
@@ -308,6 +326,8 @@ public class RunSyncLoop internal constructor(
      * [runInWorkerThread] for Java: a computation in continuation-passing form that runs [block] on a worker
      * thread when it is started, for use with `runSync`, `runAsync`, gathers and background tasks. Checked
      * exceptions [block] throws reach the caller unchanged.
+     *
+     * @since 0.2
      */
     public fun <T> inWorkerThread(block: java.util.concurrent.Callable<out T>): ContinuationCall<T> {
         return CallBodies.asCall { runInWorkerThread(block::call) }
@@ -327,6 +347,8 @@ public class RunSyncLoop internal constructor(
      *
      * @throws IllegalArgumentException if [facadeInterface] is not an interface, or lists every method that
      *   has no matching suspend method, matches several overloads, or has incompatible types
+     *
+     * @since 0.1
      */
     public fun <F : Any> facade(facadeInterface: Class<F>, implementation: Any): F =
         Facades.create(this, facadeInterface, implementation, RunOn.LOOP)
@@ -346,6 +368,8 @@ public class RunSyncLoop internal constructor(
      * A snapshot of the loop's state, readable at any time from any thread: tasks queued, calls in flight,
      * background tasks, worker threads (alive, busy, waiting for a slot), the stalls the watchdog saw, and
      * each concurrency limit's occupancy.
+     *
+     * @since 0.1
      */
     public fun stats(): LoopStats = counters.snapshot(this)
 
@@ -355,13 +379,18 @@ public class RunSyncLoop internal constructor(
      * registration. One that throws is reported to [failureHandler] and the others still run.
      *
      * @throws IllegalStateException if the loop is closed
+     * @since 0.1
      */
     @JvmSynthetic
     public fun onShutdown(callback: suspend () -> Unit) {
         shutdownCallbacks.add(callback)
     }
 
-    /** [onShutdown] for a plain [Runnable], as Java writes it. */
+    /**
+     * [onShutdown] for a plain [Runnable], as Java writes it.
+     *
+     * @since 0.1
+     */
     public fun onShutdown(callback: Runnable) {
         shutdownCallbacks.add(callback)
     }
@@ -370,6 +399,7 @@ public class RunSyncLoop internal constructor(
      * Opens a [GatherGroup] on this loop: calls forked into it run on the loop and are joined together.
      *
      * @throws IllegalStateException if the loop is closed
+     * @since 0.1
      */
     public fun <T> openGather(): GatherGroup<T> {
         closing.checkOpen()
@@ -410,6 +440,7 @@ public class RunSyncLoop internal constructor(
      *
      * @throws IllegalArgumentException if [grace] is negative
      * @throws IllegalStateException on [default], which the JVM shutdown hook closes
+     * @since 0.1
      */
     public fun close(grace: java.time.Duration) {
         require(!grace.isNegative) { "grace must not be negative, was $grace" }
@@ -444,6 +475,7 @@ public class RunSyncLoop internal constructor(
          * Creates a loop of its own, named [name]; the caller closes it. Its thread starts on first use.
          *
          * @throws IllegalArgumentException if [name] is blank
+         * @since 0.1
          */
         @JvmStatic
         public fun create(name: String): RunSyncLoop {

@@ -9,6 +9,8 @@ import kotlin.reflect.KFunction
  * Tells suspend functions from ordinary ones by reflection, as Prefect's `is_async_fn` does for coroutine
  * functions, without kotlin-reflect: a compiled suspend function takes a [Continuation] last and returns
  * `Object`. Safe from any thread.
+ *
+ * @since 0.1
  */
 public object SuspendFunctions {
     /**
@@ -20,6 +22,8 @@ public object SuspendFunctions {
      * - a method of a facade object (from [RunSyncLoop.facade]) that the facade runs through a suspend method,
      *   whether it blocks (`load`) or returns a future (`loadAsync`); its default methods and `toString`,
      *   `equals`, `hashCode` are not.
+     *
+     * @since 0.1
      */
     @JvmStatic
     public fun isSuspend(method: Method): Boolean {
@@ -35,6 +39,8 @@ public object SuspendFunctions {
      * True if [function] is a suspend function: a suspend lambda, a reference to a suspend function
      * (`Store::aload`), or a [KFunction] of one. Uses kotlin-reflect when it is on the class path, and the
      * compiler's markers otherwise.
+     *
+     * @since 0.1
      */
     @JvmStatic
     public fun isSuspend(function: Function<*>): Boolean {

@@ -19,6 +19,8 @@ import java.time.Duration
  * they park at once, except one wait in 16 (at random), and the first spin that gets its answer resumes it.
  *
  * Immutable; safe to share.
+ *
+ * @since 0.1
  */
 public class WaitStrategy private constructor(
     /** How long a caller spins for its result before it parks. */
@@ -45,6 +47,7 @@ public class WaitStrategy private constructor(
          * Zero means "park at once"; at most one second each.
          *
          * @throws IllegalArgumentException if either is negative or longer than one second
+         * @since 0.1
          */
         @JvmStatic
         public fun adaptive(callerSpin: Duration, loopSpin: Duration): WaitStrategy {

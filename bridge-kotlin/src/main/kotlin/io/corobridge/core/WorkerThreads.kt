@@ -9,6 +9,8 @@ import io.corobridge.core.internal.WorkerThread
 /**
  * Runs blocking [block] on a worker thread of the loop this coroutine runs on (or of [RunSyncLoop.default]
  * when it runs elsewhere) and suspends until it returns; see [RunSyncLoop.runInWorkerThread].
+ *
+ * @since 0.1
  */
 public suspend fun <T> runInWorkerThread(block: () -> T): T = loopOfThisCoroutine().runInWorkerThread(block)
 
@@ -25,6 +27,8 @@ public suspend fun <T> runInWorkerThread(block: () -> T): T = loopOfThisCoroutin
  *   or if the loop is closed
  * @throws java.util.concurrent.CancellationException if this worker was abandoned (its caller was cancelled):
  *   its result would be discarded anyway
+ *
+ * @since 0.2
  */
 public fun <T> runOnLoop(block: suspend () -> T): T {
     val worker = Thread.currentThread() as? WorkerThread
@@ -39,6 +43,8 @@ public fun <T> runOnLoop(block: suspend () -> T): T {
 /**
  * Where the current code runs, as far as corobridge is concerned. Every member reads the current thread only
  * and is cheap enough to call on every call.
+ *
+ * @since 0.1
  */
 public object RunContext {
     /** True on a loop's own thread, that is, inside a coroutine or call running on a [RunSyncLoop]. */
@@ -90,6 +96,7 @@ public object RunContext {
      * For blocking code that checks cooperatively: throws if this worker was abandoned ([isAbandoned]).
      *
      * @throws java.util.concurrent.CancellationException if it was
+     * @since 0.1
      */
     @JvmStatic
     public fun ensureNotAbandoned() {
