@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.SuspendCall;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import java.time.Duration;

@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.SuspendCall;
 import io.corobridge.core.ConcurrencyLimitTimeoutException;
 import io.corobridge.core.LimitStats;
 import java.time.Duration;

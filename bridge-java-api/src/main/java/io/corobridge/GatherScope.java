@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.SuspendCall;
 import io.corobridge.core.GatherIncompleteException;
 import org.jspecify.annotations.Nullable;
 

@@ -1,6 +1,6 @@
 package io.corobridge;
 
-import io.corobridge.core.ContinuationCall;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
@@ -157,8 +157,7 @@ public final class LoopBridge {
      */
     public <T extends @Nullable Object> SuspendCall<T> inWorkerThread(Callable<? extends T> work) {
         Objects.requireNonNull(work, "work must not be null");
-        ContinuationCall<T> call = loop.inWorkerThread(work);
-        return call::invoke;
+        return loop.inWorkerThread(work);
     }
 
     /**

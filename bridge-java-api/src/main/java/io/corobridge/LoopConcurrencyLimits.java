@@ -1,6 +1,6 @@
 package io.corobridge;
 
-import io.corobridge.core.ContinuationCall;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.core.LimitSlots;
 import io.corobridge.core.LimitStats;
 import java.time.Duration;
@@ -32,8 +32,7 @@ final class LoopConcurrencyLimits implements ConcurrencyLimits {
     @Override
     public <T extends @Nullable Object> SuspendCall<T> limited(SuspendCall<T> call, String... tags) {
         Objects.requireNonNull(call, "call must not be null");
-        ContinuationCall<T> limited = limits.limited(call, checked(tags));
-        return limited::invoke;
+        return limits.limited(call, checked(tags));
     }
 
     @Override

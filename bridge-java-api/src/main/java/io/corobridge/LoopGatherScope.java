@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.SuspendCall;
 import io.corobridge.core.GatherGroup;
 import io.corobridge.core.GatherHandle;
 import io.corobridge.core.RunSyncLoop;

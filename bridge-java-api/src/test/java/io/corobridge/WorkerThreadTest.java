@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.SuspendCall;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;

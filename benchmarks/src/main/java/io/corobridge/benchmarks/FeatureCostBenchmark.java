@@ -2,7 +2,7 @@ package io.corobridge.benchmarks;
 
 import io.corobridge.Bridge;
 import io.corobridge.LoopBridge;
-import io.corobridge.SuspendCall;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.core.ContextCarrier;
 import io.corobridge.core.ContextPropagation;
 import io.corobridge.core.RunSyncLoop;

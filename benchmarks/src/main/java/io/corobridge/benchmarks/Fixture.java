@@ -2,7 +2,7 @@ package io.corobridge.benchmarks;
 
 import io.corobridge.Bridge;
 import io.corobridge.LoopBridge;
-import io.corobridge.SuspendCall;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.core.RunSyncLoop;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;

@@ -54,7 +54,7 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
     val job: CompletableJob = SupervisorJob()
     val running: MutableSet<LoopTask> = ConcurrentHashMap.newKeySet()
 
-    /** Starts [body] (a suspend lambda or a [ContinuationCall]) as a background task. */
+    /** Starts [body] (a suspend lambda or a [SuspendCall]) as a background task. */
     fun launch(body: Any): LoopTask {
         loop.closing.checkOpen() // before the call exists: a refused call must not stay attached to the job
         val call = BackgroundCall(loop, body)
@@ -121,7 +121,7 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
         private var frame: kotlin.coroutines.Continuation<Unit>? = null
 
         override fun startBody(): Any? {
-            if (body is ContinuationCall<*>) return super.startBody()
+            if (body is SuspendCall<*>) return super.startBody()
             // Started as a frame we keep (its completion is this call, so it completes the call itself), for
             // describe(); a call pays nothing for it, only background tasks do.
             @Suppress("UNCHECKED_CAST")

@@ -204,7 +204,7 @@ public class ConcurrencyLimits internal constructor() {
      * @throws IllegalArgumentException if a tag is unknown (checked now, and again when the call runs)
      * @since 0.1
      */
-    public fun <T> limited(call: ContinuationCall<T>, vararg tags: String): ContinuationCall<T> {
+    public fun <T> limited(call: SuspendCall<T>, vararg tags: String): SuspendCall<T> {
         val names = tags.copyOf()
         limitersOf(order(names)) // unknown tags fail here, not at the first run
         return CallBodies.asCall { withConcurrencyLimit(*names) { CallBodies.run<T>(call) } }

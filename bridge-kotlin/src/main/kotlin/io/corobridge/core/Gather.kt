@@ -42,7 +42,7 @@ public suspend fun <T> gather(calls: List<suspend () -> T>, maxConcurrency: Int 
  * @throws IllegalArgumentException if [maxConcurrency] is less than 1
  * @since 0.1
  */
-public fun <T> gatherCall(calls: List<ContinuationCall<T>>, maxConcurrency: Int = Int.MAX_VALUE): ContinuationCall<List<T>> {
+public fun <T> gatherCall(calls: List<SuspendCall<T>>, maxConcurrency: Int = Int.MAX_VALUE): SuspendCall<List<T>> {
     requireConcurrency(maxConcurrency)
     val copy = ArrayList<Any>(calls)
     return CallBodies.asCall { gatherAll<T>(copy, maxConcurrency) }
@@ -54,7 +54,7 @@ private fun requireConcurrency(maxConcurrency: Int) {
 }
 
 /**
- * Runs the calls ([ContinuationCall]s or suspend lambdas) with at most [maxConcurrency] workers, each taking
+ * Runs the calls ([SuspendCall]s or suspend lambdas) with at most [maxConcurrency] workers, each taking
  * the next unstarted call until none is left or one has failed.
  */
 private suspend fun <T> gatherAll(calls: List<Any>, maxConcurrency: Int): List<T> {

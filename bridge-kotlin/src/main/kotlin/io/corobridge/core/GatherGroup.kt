@@ -84,7 +84,7 @@ public class GatherGroup<T> internal constructor(private val loop: RunSyncLoop) 
      *
      * @since 0.1
      */
-    public fun fork(call: ContinuationCall<T>): GatherHandle<T> = start(call)
+    public fun fork(call: SuspendCall<T>): GatherHandle<T> = start(call)
 
     /**
      * Waits, suspending, until every call forked so far has ended; then rethrows the first failure, if a call

@@ -226,7 +226,7 @@ public class RunSyncLoop internal constructor(
      *
      * @since 0.1
      */
-    public fun <T> runSync(call: ContinuationCall<T>): T = callBlocking(call, NO_TIMEOUT)
+    public fun <T> runSync(call: SuspendCall<T>): T = callBlocking(call, NO_TIMEOUT)
 
     /**
      * [runSync] with a deadline, for a computation in continuation-passing form. On timeout the call is
@@ -236,7 +236,7 @@ public class RunSyncLoop internal constructor(
      * @since 0.1
      */
     @Throws(TimeoutException::class)
-    public fun <T> runSync(timeout: java.time.Duration, call: ContinuationCall<T>): T =
+    public fun <T> runSync(timeout: java.time.Duration, call: SuspendCall<T>): T =
         callBlocking(call, timeoutNanos(timeout))
 
     /**
@@ -259,7 +259,7 @@ public class RunSyncLoop internal constructor(
      *
      * @since 0.2
      */
-    public fun <T> runSync(runOn: RunOn, call: ContinuationCall<T>): T = callBlockingOn(runOn, call, NO_TIMEOUT)
+    public fun <T> runSync(runOn: RunOn, call: SuspendCall<T>): T = callBlockingOn(runOn, call, NO_TIMEOUT)
 
     /**
      * [runSync] with a deadline, for a computation in continuation-passing form, with the coroutine run where
@@ -270,7 +270,7 @@ public class RunSyncLoop internal constructor(
      * @since 0.2
      */
     @Throws(TimeoutException::class)
-    public fun <T> runSync(runOn: RunOn, timeout: java.time.Duration, call: ContinuationCall<T>): T =
+    public fun <T> runSync(runOn: RunOn, timeout: java.time.Duration, call: SuspendCall<T>): T =
         callBlockingOn(runOn, call, timeoutNanos(timeout))
 
     /**
@@ -278,7 +278,7 @@ public class RunSyncLoop internal constructor(
      *
      * @since 0.1
      */
-    public fun <T> runAsync(call: ContinuationCall<T>): CompletableFuture<T> = callAsync(call)
+    public fun <T> runAsync(call: SuspendCall<T>): CompletableFuture<T> = callAsync(call)
 
     /**
      * Starts [block] on the loop as a background task and returns at once: fire and forget, never lost.
@@ -299,7 +299,7 @@ public class RunSyncLoop internal constructor(
      *
      * @since 0.1
      */
-    public fun launch(call: ContinuationCall<*>): LoopTask = backgroundTasks.launch(call)
+    public fun launch(call: SuspendCall<*>): LoopTask = backgroundTasks.launch(call)
 
     /**
      * Runs blocking [block] on one of this loop's worker threads and suspends until it returns, with its
@@ -329,7 +329,7 @@ public class RunSyncLoop internal constructor(
      *
      * @since 0.2
      */
-    public fun <T> inWorkerThread(block: java.util.concurrent.Callable<out T>): ContinuationCall<T> {
+    public fun <T> inWorkerThread(block: java.util.concurrent.Callable<out T>): SuspendCall<T> {
         return CallBodies.asCall { runInWorkerThread(block::call) }
     }
 

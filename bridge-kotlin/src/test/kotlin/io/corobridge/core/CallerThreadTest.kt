@@ -61,7 +61,7 @@ class CallerThreadTest {
     @Test
     fun `a continuation resumed by a plain thread wakes the caller, and a loop-dispatched block still runs on the loop`() {
         repeatRounds(200) {
-            val resumedElsewhere = object : ContinuationCall<String> {
+            val resumedElsewhere = object : SuspendCall<String> {
                 override fun invoke(continuation: Continuation<String>): Any {
                     thread(name = "resumer") { continuation.resume("resumed") }
                     return COROUTINE_SUSPENDED
@@ -96,7 +96,7 @@ class CallerThreadTest {
     fun `a timeout cancels the call and throws TimeoutException once it has finished cancelling`() {
         val finallyRan = AtomicBoolean()
         val thrown = assertThrows(TimeoutException::class.java) {
-            loop.runSync(RunOn.CALLER_THREAD, java.time.Duration.ofMillis(50), object : ContinuationCall<Unit> {
+            loop.runSync(RunOn.CALLER_THREAD, java.time.Duration.ofMillis(50), object : SuspendCall<Unit> {
                 override fun invoke(continuation: Continuation<Unit>): Any? {
                     val body: suspend () -> Unit = {
                         try {
@@ -115,7 +115,7 @@ class CallerThreadTest {
             loop.runSync(RunOn.CALLER_THREAD, 20.milliseconds) { awaitCancellation() }
         }
         assertThrows(IllegalArgumentException::class.java) {
-            loop.runSync(RunOn.CALLER_THREAD, java.time.Duration.ZERO, object : ContinuationCall<Unit> {
+            loop.runSync(RunOn.CALLER_THREAD, java.time.Duration.ZERO, object : SuspendCall<Unit> {
                 override fun invoke(continuation: Continuation<Unit>): Any = Unit
             })
         }

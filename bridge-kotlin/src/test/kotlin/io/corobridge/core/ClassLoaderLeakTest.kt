@@ -56,7 +56,7 @@ class ClassLoaderLeakTest {
             ClassLoader.getPlatformClassLoader(),
         )
         val loopClass = program.loadClass("io.corobridge.core.RunSyncLoop")
-        val callClass = program.loadClass("io.corobridge.core.ContinuationCall")
+        val callClass = program.loadClass("io.corobridge.core.SuspendCall")
         val default = loopClass.getMethod("getDefault").invoke(null)
         val callbackRan = java.util.concurrent.atomic.AtomicBoolean()
         loopClass.getMethod("onShutdown", Runnable::class.java).invoke(default, Runnable { callbackRan.set(true) })

@@ -249,7 +249,7 @@ class ConcurrencyLimitsTest {
         limits.create("api", 1)
         val unknown = assertThrows(IllegalArgumentException::class.java) { limits.acquire(long, "dB") }
         assertTrue(unknown.message!!.contains("\"dB\"") && unknown.message!!.contains("\"api\", \"db\""), unknown.message)
-        assertThrows(IllegalArgumentException::class.java) { limits.limited(object : ContinuationCall<Int> {
+        assertThrows(IllegalArgumentException::class.java) { limits.limited(object : SuspendCall<Int> {
             override fun invoke(continuation: kotlin.coroutines.Continuation<Int>): Any? = 1
         }, "nope") }
         limits.create("db", 2) // the same size: nothing changes
@@ -280,7 +280,7 @@ class ConcurrencyLimitsTest {
         limits.create("svc", 1)
         val entered = CountDownLatch(1)
         val release = CompletableDeferred<Unit>()
-        val body = object : ContinuationCall<String> {
+        val body = object : SuspendCall<String> {
             val slow: suspend () -> String = { entered.countDown(); release.await(); "done" }
             override fun invoke(continuation: kotlin.coroutines.Continuation<String>): Any? =
                 slow.startCoroutineUninterceptedOrReturn(continuation)

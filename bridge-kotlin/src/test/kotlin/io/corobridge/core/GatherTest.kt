@@ -213,10 +213,10 @@ class GatherTest {
     @Test
     fun `continuation-passing calls gather the same way`() {
         val calls = listOf(
-            object : ContinuationCall<String> {
+            object : SuspendCall<String> {
                 override fun invoke(continuation: Continuation<String>): Any = "direct"
             },
-            object : ContinuationCall<String> {
+            object : SuspendCall<String> {
                 override fun invoke(continuation: Continuation<String>): Any {
                     Thread { continuation.resumeWith(Result.success("resumed")) }.start()
                     return COROUTINE_SUSPENDED
@@ -228,7 +228,7 @@ class GatherTest {
 
     @Test
     fun `a bound below 1 is rejected`() {
-        val thrown = assertThrows(IllegalArgumentException::class.java) { gatherCall(emptyList<ContinuationCall<Int>>(), 0) }
+        val thrown = assertThrows(IllegalArgumentException::class.java) { gatherCall(emptyList<SuspendCall<Int>>(), 0) }
         assertEquals("maxConcurrency must be at least 1, was 0", thrown.message)
         assertThrows(IllegalArgumentException::class.java) {
             loop.runSync { gather(listOf(suspend { 1 }), maxConcurrency = -1) }

@@ -52,12 +52,12 @@ class RunSyncTest {
 
     @Test
     fun `a continuation-passing call may answer at once, suspend, or resume before returning`() {
-        val immediate = object : ContinuationCall<String> {
+        val immediate = object : SuspendCall<String> {
             override fun invoke(continuation: Continuation<String>): Any = "direct"
         }
         assertEquals("direct", loop.runSync(immediate))
 
-        val resumedInline = object : ContinuationCall<String> {
+        val resumedInline = object : SuspendCall<String> {
             override fun invoke(continuation: Continuation<String>): Any {
                 continuation.resume("resumed inline")
                 return COROUTINE_SUSPENDED
@@ -65,7 +65,7 @@ class RunSyncTest {
         }
         assertEquals("resumed inline", loop.runSync(resumedInline))
 
-        val resumedElsewhere = object : ContinuationCall<String> {
+        val resumedElsewhere = object : SuspendCall<String> {
             override fun invoke(continuation: Continuation<String>): Any {
                 thread(name = "resumer") { continuation.resume("resumed by ${Thread.currentThread().name}") }
                 return COROUTINE_SUSPENDED
@@ -92,7 +92,7 @@ class RunSyncTest {
         val direct = assertThrows(IllegalArgumentException::class.java) { loop.runSync<Unit> { throw unchecked } }
         assertTrue(direct === unchecked)
 
-        val fromCall = object : ContinuationCall<Unit> {
+        val fromCall = object : SuspendCall<Unit> {
             override fun invoke(continuation: Continuation<Unit>): Any = throw checked
         }
         assertTrue(assertThrows(IOException::class.java) { loop.runSync(fromCall) } === checked)
@@ -173,7 +173,7 @@ class RunSyncTest {
 
     @Test
     fun `a java Duration timeout works the same and a non-positive one is rejected`() {
-        val waitsForCancellation = object : ContinuationCall<Unit> {
+        val waitsForCancellation = object : SuspendCall<Unit> {
             // What a Java lambda calling a Kotlin suspend function does: c -> awaitCancellation(c).
             override fun invoke(continuation: Continuation<Unit>): Any? =
                 suspend { awaitCancellation() }.startCoroutineUninterceptedOrReturn(continuation)
@@ -195,7 +195,7 @@ class RunSyncTest {
     fun `a second interrupt releases a caller whose cancelled call ignores cancellation`() {
         val cancelRequested = CountDownLatch(1)
         val captured = AtomicReference<Continuation<Unit>>()
-        val ignoresCancellation = object : ContinuationCall<Unit> {
+        val ignoresCancellation = object : SuspendCall<Unit> {
             override fun invoke(continuation: Continuation<Unit>): Any {
                 captured.set(continuation)
                 continuation.context[Job]!!.invokeOnCompletion(onCancelling = true, invokeImmediately = true) {
@@ -220,7 +220,7 @@ class RunSyncTest {
         captured.get().resume(Unit) // let the abandoned call end, so closing the loop is prompt
     }
 
-    private fun <T> fixed(value: T) = object : ContinuationCall<T> {
+    private fun <T> fixed(value: T) = object : SuspendCall<T> {
         override fun invoke(continuation: Continuation<T>): Any? = value
     }
 

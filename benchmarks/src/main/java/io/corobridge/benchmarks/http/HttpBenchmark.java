@@ -1,7 +1,7 @@
 package io.corobridge.benchmarks.http;
 
 import io.corobridge.Bridge;
-import io.corobridge.SuspendCall;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.benchmarks.ProcStats;
 import io.corobridge.core.RunOn;
 import java.io.BufferedReader;

@@ -1,12 +1,12 @@
 package io.corobridge.core.internal
 
-import io.corobridge.core.ContinuationCall
+import io.corobridge.core.SuspendCall
 import kotlin.coroutines.Continuation
 import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
 import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
 
 /*
- * The body of a call, as the entry points take it: a Kotlin suspend lambda, a ContinuationCall (what Java's
+ * The body of a call, as the entry points take it: a Kotlin suspend lambda, a SuspendCall (what Java's
  * SuspendCall is, and what our own Java-shaped adapters return), or, for a shutdown callback, a Runnable. It is
  * kept as `Any` rather than wrapped in a type of ours, so that a call allocates no wrapper; this file is the one
  * place that tells the shapes apart.
@@ -18,7 +18,7 @@ internal object CallBodies {
      */
     @Suppress("UNCHECKED_CAST")
     fun <T> start(body: Any, completion: Continuation<T>): Any? = when (body) {
-        is ContinuationCall<*> -> (body as ContinuationCall<T>).invoke(completion)
+        is SuspendCall<*> -> (body as SuspendCall<T>).invoke(completion)
         is Runnable -> body.run()
         else -> (body as suspend () -> T).startCoroutineUninterceptedOrReturn(completion)
     }
@@ -26,8 +26,8 @@ internal object CallBodies {
     /** Runs [body] from suspend code and returns its value. */
     suspend fun <T> run(body: Any): T = suspendCoroutineUninterceptedOrReturn { continuation -> start(body, continuation) }
 
-    /** [block] as a ContinuationCall, the form Java code and the Java-shaped entry points take. */
-    fun <T> asCall(block: suspend () -> T): ContinuationCall<T> = object : ContinuationCall<T> {
+    /** [block] as a SuspendCall, the form Java code and the Java-shaped entry points take. */
+    fun <T> asCall(block: suspend () -> T): SuspendCall<T> = object : SuspendCall<T> {
         override fun invoke(continuation: Continuation<T>): Any? = block.startCoroutineUninterceptedOrReturn(continuation)
     }
 }

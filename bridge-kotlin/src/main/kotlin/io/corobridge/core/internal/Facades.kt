@@ -1,6 +1,6 @@
 package io.corobridge.core.internal
 
-import io.corobridge.core.ContinuationCall
+import io.corobridge.core.SuspendCall
 import io.corobridge.core.RunOn
 import io.corobridge.core.RunSyncLoop
 import java.lang.invoke.MethodHandle
@@ -189,7 +189,7 @@ internal object Facades {
         private val handle: MethodHandle,
         private val args: Array<out Any?>?,
         private val arity: Int,
-    ) : ContinuationCall<Any?> {
+    ) : SuspendCall<Any?> {
         override fun invoke(continuation: Continuation<Any?>): Any? {
             val all = arrayOfNulls<Any?>(arity)
             args?.copyInto(all)

@@ -22,7 +22,7 @@ internal const val NO_TIMEOUT: Long = 0L
 /** Timeouts this long or longer are no deadline at all (a deadline would overflow). */
 private const val UNBOUNDED_NANOS = Long.MAX_VALUE / 4
 
-/** A blocking call of [body] (a suspend lambda or a ContinuationCall) on the loop; see RunSyncLoop.runSync. */
+/** A blocking call of [body] (a suspend lambda or a SuspendCall) on the loop; see RunSyncLoop.runSync. */
 internal fun <T> RunSyncLoop.callBlocking(body: Any, timeoutNanos: Long): T =
     when (val current = Thread.currentThread()) {
         is LoopThread -> reenter(body, timeoutNanos)
