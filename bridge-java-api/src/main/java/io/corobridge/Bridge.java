@@ -1,13 +1,14 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
+import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
 import org.jspecify.annotations.Nullable;

@@ -1,7 +1,7 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
 import io.corobridge.core.GatherIncompleteException;
+import io.corobridge.core.SuspendCall;
 import org.jspecify.annotations.Nullable;
 
 /**

@@ -1,15 +1,16 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
+import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
 import org.jspecify.annotations.Nullable;
@@ -36,7 +37,7 @@ public final class LoopBridge {
 
     LoopBridge(RunSyncLoop loop) {
         this.loop = loop;
-        this.limits = new LoopConcurrencyLimits(loop.getLimits());
+        this.limits = loop.getLimits();
     }
 
     /**

@@ -1,9 +1,9 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
 import io.corobridge.core.GatherGroup;
 import io.corobridge.core.GatherHandle;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import kotlin.Unit;

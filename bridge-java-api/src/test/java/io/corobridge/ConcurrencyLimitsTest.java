@@ -1,12 +1,13 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.corobridge.core.ConcurrencyLimitTimeoutException;
+import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.fixtures.UserService;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,6 +27,20 @@ class ConcurrencyLimitsTest {
     private final LoopBridge bridge = Bridge.on(loop);
     private final ConcurrencyLimits limits = bridge.limits();
     private final UserService users = new UserService();
+
+    @Test
+    void nullTagsAreRefusedNamingTheArgument() {
+        limits.create("db", 1);
+        NullPointerException element = assertThrows(NullPointerException.class,
+                () -> limits.acquire(Duration.ofSeconds(1), "db", null));
+        assertEquals("tags[1] must not be null", element.getMessage());
+        NullPointerException inLimited = assertThrows(NullPointerException.class,
+                () -> limits.limited(c -> "x", (String) null));
+        assertEquals("tags[0] must not be null", inLimited.getMessage());
+        NullPointerException tag = assertThrows(NullPointerException.class, () -> limits.occupied(null));
+        assertTrue(tag.getMessage().contains("tag"), tag.getMessage());
+        assertEquals(0, limits.occupied("db"), "nothing was taken");
+    }
 
     @Test
     void slotsAreHeldUntilClosedInTryWithResources() {

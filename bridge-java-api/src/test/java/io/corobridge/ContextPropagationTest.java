@@ -1,12 +1,12 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.corobridge.core.ContextPropagation;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.fixtures.UserService;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,6 +1,5 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -8,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.fixtures.UserService;
 import java.io.IOException;
 import java.util.ArrayList;

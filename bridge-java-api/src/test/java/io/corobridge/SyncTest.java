@@ -1,6 +1,5 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -11,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import io.corobridge.fixtures.UserService;
 import java.io.IOException;
 import java.time.Duration;

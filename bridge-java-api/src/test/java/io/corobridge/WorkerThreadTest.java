@@ -1,6 +1,5 @@
 package io.corobridge;
 
-import io.corobridge.core.SuspendCall;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.corobridge.core.RunContext;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

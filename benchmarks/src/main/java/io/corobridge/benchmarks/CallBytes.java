@@ -2,8 +2,8 @@ package io.corobridge.benchmarks;
 
 import io.corobridge.Bridge;
 import io.corobridge.LoopBridge;
-import io.corobridge.core.SuspendCall;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import java.lang.management.ManagementFactory;
 import java.util.Arrays;
 import java.util.Locale;

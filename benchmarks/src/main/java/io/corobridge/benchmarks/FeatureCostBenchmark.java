@@ -2,10 +2,10 @@ package io.corobridge.benchmarks;
 
 import io.corobridge.Bridge;
 import io.corobridge.LoopBridge;
-import io.corobridge.core.SuspendCall;
 import io.corobridge.core.ContextCarrier;
 import io.corobridge.core.ContextPropagation;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.SuspendCall;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -106,7 +106,7 @@ public class FeatureCostBenchmark {
     /** An uncontended blocking {@code acquire(timeout, "bench")} and {@code close()} on the caller's thread. */
     @Benchmark
     public Object limitBlocking(Loops l) {
-        io.corobridge.core.LimitSlots slots = l.watched.getLimits().acquire(TIMEOUT, "bench");
+        io.corobridge.core.ConcurrencyLimits.Slots slots = l.watched.getLimits().acquire(TIMEOUT, "bench");
         slots.close();
         return slots;
     }

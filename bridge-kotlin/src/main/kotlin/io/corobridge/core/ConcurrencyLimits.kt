@@ -145,7 +145,7 @@ public class ConcurrencyLimits internal constructor() {
 
     /**
      * Takes one slot of each of [tags] for the calling thread, blocking it until all are free or [timeout]
-     * has passed; close the returned [LimitSlots] (try-with-resources) to give them back.
+     * has passed; close the returned [Slots] (try-with-resources) to give them back.
      *
      * @throws ConcurrencyLimitTimeoutException if they were not all free in time (none is then held)
      * @throws java.util.concurrent.CancellationException if the thread is interrupted while waiting (none is
@@ -156,7 +156,7 @@ public class ConcurrencyLimits internal constructor() {
      *
      * @since 0.1
      */
-    public fun acquire(timeout: java.time.Duration, vararg tags: String): LimitSlots {
+    public fun acquire(timeout: java.time.Duration, vararg tags: String): Slots {
         require(!timeout.isNegative && !timeout.isZero) { "timeout must be positive, was $timeout" }
         check(Thread.currentThread() !is LoopThread) {
             "acquire blocks its thread, and this is loop thread \"${Thread.currentThread().name}\": waiting there " +
@@ -254,6 +254,9 @@ public class ConcurrencyLimits internal constructor() {
 
     /** The distinct tags, in the one global order (sorted). */
     private fun order(tags: Array<out String>): Array<String> {
+        // Java callers can pass null elements, which Kotlin's own parameter checks do not look at.
+        val asPassed: Array<out String?> = tags
+        for (i in asPassed.indices) if (asPassed[i] == null) throw NullPointerException("tags[$i] must not be null")
         val sorted = arrayOf(*tags)
         sorted.sort()
         var distinct = 0
@@ -273,6 +276,22 @@ public class ConcurrencyLimits internal constructor() {
         "concurrency limit \"$tag\" has 0 slots: it is switched off, so nothing may run under it"
     )
 
+    override fun toString(): String = "ConcurrencyLimits$tags"
+
+    /**
+     * Slots taken by [acquire]; [close] gives them back, once (closing again does nothing). May be closed from
+     * any thread.
+     *
+     * @since 0.1 (until 0.2 a top-level `LimitSlots`)
+     */
+    public interface Slots : AutoCloseable {
+        /** The tags held, in the order they were taken. */
+        public val tags: List<String>
+
+        /** Gives the slots back; closing again does nothing. */
+        override fun close()
+    }
+
     private fun timedOut(tag: String, limiter: CapacityLimiter, timeout: java.time.Duration): ConcurrencyLimitTimeoutException {
         val o = limiter.occupancy()
         return ConcurrencyLimitTimeoutException(
@@ -281,20 +300,6 @@ public class ConcurrencyLimits internal constructor() {
             tag, o.held, o.slots, o.waiting,
         )
     }
-}
-
-/**
- * Slots taken by [ConcurrencyLimits.acquire]; [close] gives them back, once (closing again does nothing).
- * May be closed from any thread.
- *
- * @since 0.1
- */
-public interface LimitSlots : AutoCloseable {
-    /** The tags held, in the order they were taken. */
-    public val tags: List<String>
-
-    /** Gives the slots back; closing again does nothing. */
-    override fun close()
 }
 
 /**

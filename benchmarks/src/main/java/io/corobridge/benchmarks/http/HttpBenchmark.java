@@ -1,9 +1,9 @@
 package io.corobridge.benchmarks.http;
 
 import io.corobridge.Bridge;
-import io.corobridge.core.SuspendCall;
 import io.corobridge.benchmarks.ProcStats;
 import io.corobridge.core.RunOn;
+import io.corobridge.core.SuspendCall;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

@@ -1,15 +1,14 @@
 package io.corobridge.core.internal
 
 import io.corobridge.core.ConcurrencyLimits
-import io.corobridge.core.LimitSlots
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 
-/** The [LimitSlots] of one `acquire`: the tags taken, in order, and their limiters, released once. */
+/** The [ConcurrencyLimits.Slots] of one `acquire`: the tags taken, in order, and their limiters, released once. */
 internal class TakenSlots(
     private val owner: ConcurrencyLimits,
     private val ordered: Array<out String>,
     private val limiters: Array<CapacityLimiter>,
-) : LimitSlots {
+) : ConcurrencyLimits.Slots {
     @Volatile
     private var closed = 0
 
