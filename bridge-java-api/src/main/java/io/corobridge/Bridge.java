@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;

@@ -1,5 +1,6 @@
 package io.corobridge;
 
+import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.RunOn;
@@ -223,7 +224,7 @@ public final class LoopBridge {
      */
     public BackgroundTask launch(SuspendCall<?> call) {
         Objects.requireNonNull(call, "call must not be null");
-        return new LoopBackgroundTask(loop.launch(call));
+        return loop.launch(call);
     }
 
     /**

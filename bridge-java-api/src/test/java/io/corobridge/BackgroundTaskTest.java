@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.fixtures.UserService;
 import java.io.IOException;

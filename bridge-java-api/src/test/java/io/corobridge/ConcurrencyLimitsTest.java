@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.ConcurrencyLimitTimeoutException;
 import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.RunSyncLoop;

@@ -26,12 +26,13 @@ import kotlin.time.Duration.Companion.nanoseconds
  *
  * @since 0.1
  */
-public class LoopTask internal constructor(private val future: CompletableFuture<Any?>) {
+public class BackgroundTask internal constructor(private val future: CompletableFuture<Any?>) {
     /**
      * A future of the task's end, completed on the thread that ends the task (normally the loop thread): with
      * its result, or exceptionally with its failure or cancellation (the exception itself, unwrapped).
-     * Cancelling this future does not cancel the task; call [cancel].
+     * Cancelling this future does not cancel the task; call [cancel]. Java calls it `completion()`.
      */
+    @get:JvmName("completion")
     public val completion: CompletableFuture<Any?> = CompletableFuture()
 
     /** True once the task has ended, whether it finished, failed or was cancelled. */
@@ -52,14 +53,14 @@ public class LoopTask internal constructor(private val future: CompletableFuture
 internal class BackgroundTasks(private val loop: RunSyncLoop) {
     /** Parent of every background task; apart from the supervisor of calls, which closing cancels at once. */
     val job: CompletableJob = SupervisorJob()
-    val running: MutableSet<LoopTask> = ConcurrentHashMap.newKeySet()
+    val running: MutableSet<BackgroundTask> = ConcurrentHashMap.newKeySet()
 
     /** Starts [body] (a suspend lambda or a [SuspendCall]) as a background task. */
-    fun launch(body: Any): LoopTask {
+    fun launch(body: Any): BackgroundTask {
         loop.closing.checkOpen() // before the call exists: a refused call must not stay attached to the job
         val call = BackgroundCall(loop, body)
         @Suppress("UNCHECKED_CAST")
-        val task = LoopTask(call.future as CompletableFuture<Any?>)
+        val task = BackgroundTask(call.future as CompletableFuture<Any?>)
         running.add(task)
         call.task = task
         try {
@@ -107,7 +108,7 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
      */
     private class BackgroundCall(loop: RunSyncLoop, body: Any) : FutureCall<Any?>(loop, body) {
         /** Set right after construction, before the call is submitted; so before it can end. */
-        lateinit var task: LoopTask
+        lateinit var task: BackgroundTask
 
         override fun parentJob(): Job = loop.backgroundTasks.job
 

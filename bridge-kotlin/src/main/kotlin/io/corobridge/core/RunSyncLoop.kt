@@ -283,7 +283,7 @@ public class RunSyncLoop internal constructor(
     /**
      * Starts [block] on the loop as a background task and returns at once: fire and forget, never lost.
      *
-     * The loop holds the task strongly until it ends, even if the returned [LoopTask] is dropped. A failure is
+     * The loop holds the task strongly until it ends, even if the returned [BackgroundTask] is dropped. A failure is
      * reported to [failureHandler] (by default logged with its stack trace), never swallowed; cancellation is
      * not a failure. When the loop closes, background tasks get the grace period of [close] to finish before
      * they are cancelled.
@@ -292,14 +292,14 @@ public class RunSyncLoop internal constructor(
      * @since 0.1
      */
     @JvmSynthetic
-    public fun launch(block: suspend () -> Any?): LoopTask = backgroundTasks.launch(block)
+    public fun launch(block: suspend () -> Any?): BackgroundTask = backgroundTasks.launch(block)
 
     /**
      * [launch] for a computation in continuation-passing form, as Java writes it.
      *
      * @since 0.1
      */
-    public fun launch(call: SuspendCall<*>): LoopTask = backgroundTasks.launch(call)
+    public fun launch(call: SuspendCall<*>): BackgroundTask = backgroundTasks.launch(call)
 
     /**
      * Runs blocking [block] on one of this loop's worker threads and suspends until it returns, with its
