@@ -2,6 +2,7 @@ package io.corobridge;
 
 import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.ConcurrencyLimits;
+import io.corobridge.core.GatherScope;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.core.SuspendCall;

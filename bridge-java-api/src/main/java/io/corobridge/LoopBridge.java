@@ -3,6 +3,7 @@ package io.corobridge;
 import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.GatherKt;
+import io.corobridge.core.GatherScope;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.core.SuspendCall;
@@ -249,7 +250,7 @@ public final class LoopBridge {
      * @since 0.1
      */
     public <T extends @Nullable Object> GatherScope<T> openGather() {
-        return new LoopGatherScope<>(loop);
+        return loop.openGather();
     }
 
     private static <C> List<C> checked(List<C> calls) {

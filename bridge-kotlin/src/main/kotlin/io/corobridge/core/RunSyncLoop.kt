@@ -396,14 +396,14 @@ public class RunSyncLoop internal constructor(
     }
 
     /**
-     * Opens a [GatherGroup] on this loop: calls forked into it run on the loop and are joined together.
+     * Opens a [GatherScope] on this loop: calls forked into it run on the loop and are joined together.
      *
      * @throws IllegalStateException if the loop is closed
      * @since 0.1
      */
-    public fun <T> openGather(): GatherGroup<T> {
+    public fun <T> openGather(): GatherScope<T> {
         closing.checkOpen()
-        return GatherGroup(this)
+        return GatherScope(this)
     }
 
     /**

@@ -1,18 +1,23 @@
 package io.corobridge.core
 
 import java.io.IOException
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.logging.Level
+import kotlin.concurrent.thread
 import java.util.concurrent.atomic.AtomicInteger
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.yield
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.extension.RegisterExtension
 
-/** [GatherGroup] from coroutine code: fork, suspend join and close. */
-class GatherGroupTest {
+/** [GatherScope] from Kotlin: fork, the suspend join in coroutines, and the blocking join and close. */
+class GatherScopeTest {
     @JvmField
     @RegisterExtension
     val loops = TestLoops()
@@ -83,6 +88,56 @@ class GatherGroupTest {
         // Found by the soak run: each such group left a job under the loop's supervisor for the loop's lifetime.
         awaitState("no job of a dropped group stays under the loop's supervisor") {
             loop.supervisorJob.children.count() == 0
+        }
+    }
+
+    @Test
+    fun `close on a plain thread blocks until the running calls have ended`() {
+        repeatRounds(5) {
+            val scope = loop.openGather<String>()
+            val gate = CompletableDeferred<Unit>()
+            val finished = AtomicBoolean()
+            scope.fork {
+                try {
+                    gate.await()
+                    "done"
+                } finally {
+                    finished.set(true)
+                }
+            }
+            val closer = thread(name = "scope-closer") { scope.close() }
+            awaitState("the closer waits") { closer.state == Thread.State.WAITING || closer.state == Thread.State.TIMED_WAITING }
+            assertFalse(finished.get(), "the call is still running while close waits")
+            gate.complete(Unit)
+            closer.join()
+            assertTrue(finished.get(), "close returned only after the call ended")
+            assertThrows(IllegalStateException::class.java) { scope.fork { "late" } }
+        }
+    }
+
+    @Test
+    fun `joinBlocking on a plain thread rethrows the first failure unchanged`() {
+        val scope = loop.openGather<String>()
+        val boom = IOException("boom")
+        scope.fork { yield(); throw boom }
+        val ok = scope.fork { "fine" }
+        assertSame(boom, assertThrows(IOException::class.java) { scope.joinBlocking() })
+        scope.close() // the failure was thrown already: close does not throw it again
+        assertEquals("fine", ok.get(), "the loop ran it to its end before the failing call resumed")
+    }
+
+    @Test
+    fun `close in a coroutine after a join returns at once, without a re-entrant blocking call`() {
+        LogCapture().use { log ->
+            val result = loop.runSync {
+                loop.openGather<Int>().use { scope ->
+                    val a = scope.fork { yield(); 1 }
+                    scope.join()
+                    a.get()
+                }
+            }
+            assertEquals(1, result)
+            assertEquals(emptyList<String>(), log.messages(Level.WARNING), "no re-entry warning")
         }
     }
 }
