@@ -1,12 +1,18 @@
 package io.corobridge;
 
 import io.corobridge.core.BackgroundTask;
+import io.corobridge.core.BackgroundTasksKt;
 import io.corobridge.core.ConcurrencyLimits;
+import io.corobridge.core.ConcurrencyLimitsKt;
+import io.corobridge.core.FacadesKt;
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.GatherScope;
+import io.corobridge.core.GatherScopeKt;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
+import io.corobridge.core.ShutdownCallbacksKt;
 import io.corobridge.core.SuspendCall;
+import io.corobridge.core.WorkerThreadsKt;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,7 +45,7 @@ public final class LoopBridge {
 
     LoopBridge(RunSyncLoop loop) {
         this.loop = loop;
-        this.limits = loop.getLimits();
+        this.limits = ConcurrencyLimitsKt.getLimits(loop);
     }
 
     /**
@@ -160,7 +166,7 @@ public final class LoopBridge {
      */
     public <T extends @Nullable Object> SuspendCall<T> inWorkerThread(Callable<? extends T> work) {
         Objects.requireNonNull(work, "work must not be null");
-        return loop.inWorkerThread(work);
+        return WorkerThreadsKt.inWorkerThread(loop, work);
     }
 
     /**
@@ -225,7 +231,7 @@ public final class LoopBridge {
      */
     public BackgroundTask launch(SuspendCall<?> call) {
         Objects.requireNonNull(call, "call must not be null");
-        return loop.launch(call);
+        return BackgroundTasksKt.launch(loop, call);
     }
 
     /**
@@ -239,7 +245,7 @@ public final class LoopBridge {
      */
     public void onShutdown(Runnable callback) {
         Objects.requireNonNull(callback, "callback must not be null");
-        loop.onShutdown(callback);
+        ShutdownCallbacksKt.onShutdown(loop, callback);
     }
 
     /**
@@ -250,7 +256,7 @@ public final class LoopBridge {
      * @since 0.1
      */
     public <T extends @Nullable Object> GatherScope<T> openGather() {
-        return loop.openGather();
+        return GatherScopeKt.openGather(loop);
     }
 
     private static <C> List<C> checked(List<C> calls) {
@@ -284,7 +290,7 @@ public final class LoopBridge {
     public <F> F facade(Class<F> facadeInterface, Object suspendImplementation) {
         Objects.requireNonNull(facadeInterface, "facadeInterface must not be null");
         Objects.requireNonNull(suspendImplementation, "suspendImplementation must not be null");
-        return loop.facade(facadeInterface, suspendImplementation);
+        return FacadesKt.facade(loop, facadeInterface, suspendImplementation);
     }
 
     /**
@@ -301,7 +307,7 @@ public final class LoopBridge {
         Objects.requireNonNull(facadeInterface, "facadeInterface must not be null");
         Objects.requireNonNull(suspendImplementation, "suspendImplementation must not be null");
         Objects.requireNonNull(runOn, "runOn must not be null");
-        return loop.facade(facadeInterface, suspendImplementation, runOn);
+        return FacadesKt.facade(loop, facadeInterface, suspendImplementation, runOn);
     }
 
     /**

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.ConcurrencyLimitTimeoutException;
 import io.corobridge.core.ConcurrencyLimits;
+import io.corobridge.core.ConcurrencyLimitsKt;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.core.SuspendCall;
 import io.corobridge.fixtures.UserService;
@@ -83,7 +84,7 @@ class ConcurrencyLimitsTest {
         BackgroundTask task = bridge.launch(limits.limited(c -> users.await(gate, c), "svc"));
         TestThreads.awaitCondition("both gated calls hold a slot", () -> limits.occupied("svc") == 2);
         CompletableFuture<List<String>> all = bridge.gatherAsync(calls);
-        TestThreads.awaitCondition("the gather's calls wait for a slot", () -> loop.getLimits().waiting("svc") > 0);
+        TestThreads.awaitCondition("the gather's calls wait for a slot", () -> ConcurrencyLimitsKt.getLimits(loop).waiting("svc") > 0);
         gate.complete("open");
         assertEquals("open", held.get(10, TimeUnit.SECONDS));
         task.completion().get(10, TimeUnit.SECONDS);

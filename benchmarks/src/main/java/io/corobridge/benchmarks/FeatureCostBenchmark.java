@@ -2,6 +2,7 @@ package io.corobridge.benchmarks;
 
 import io.corobridge.Bridge;
 import io.corobridge.LoopBridge;
+import io.corobridge.core.ConcurrencyLimitsKt;
 import io.corobridge.core.ContextCarrier;
 import io.corobridge.core.ContextPropagation;
 import io.corobridge.core.RunSyncLoop;
@@ -59,9 +60,9 @@ public class FeatureCostBenchmark {
             RunSyncLoop loop = watched;
             workerOffloads = c -> Baselines.workerOffloads(loop, OFFLOADS, c);
             ioOffloads = c -> Baselines.ioOffloads(OFFLOADS, c);
-            watched.getLimits().create("bench", 8);
+            ConcurrencyLimitsKt.getLimits(watched).create("bench", 8);
             kotlinx.coroutines.sync.Semaphore permits = kotlinx.coroutines.sync.SemaphoreKt.Semaphore(8, 0);
-            limitedBlocks = c -> Baselines.limitedBlocks(loop.getLimits(), OFFLOADS, c);
+            limitedBlocks = c -> Baselines.limitedBlocks(ConcurrencyLimitsKt.getLimits(loop), OFFLOADS, c);
             semaphoreBlocks = c -> Baselines.semaphoreBlocks(permits, OFFLOADS, c);
             directAnswer = c -> answers.answer(c);
             facade = watchedBridge.facade(AnswerFacade.class, answers);
@@ -106,7 +107,7 @@ public class FeatureCostBenchmark {
     /** An uncontended blocking {@code acquire(timeout, "bench")} and {@code close()} on the caller's thread. */
     @Benchmark
     public Object limitBlocking(Loops l) {
-        io.corobridge.core.ConcurrencyLimits.Slots slots = l.watched.getLimits().acquire(TIMEOUT, "bench");
+        io.corobridge.core.ConcurrencyLimits.Slots slots = ConcurrencyLimitsKt.getLimits(l.watched).acquire(TIMEOUT, "bench");
         slots.close();
         return slots;
     }

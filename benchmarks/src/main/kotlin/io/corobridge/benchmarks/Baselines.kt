@@ -3,6 +3,7 @@ package io.corobridge.benchmarks
 import io.corobridge.core.ConcurrencyLimits
 import io.corobridge.core.RunSyncLoop
 import io.corobridge.core.asyncDispatch
+import io.corobridge.core.runInWorkerThread
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll

@@ -2,6 +2,11 @@ package io.corobridge.benchmarks
 
 import io.corobridge.core.RunSyncLoop
 import io.corobridge.core.gather
+import io.corobridge.core.launch
+import io.corobridge.core.limits
+import io.corobridge.core.onShutdown
+import io.corobridge.core.openGather
+import io.corobridge.core.runInWorkerThread
 import java.lang.management.ManagementFactory
 import java.time.Duration
 import java.util.concurrent.CancellationException

@@ -156,3 +156,26 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
         }
     }
 }
+
+// ---- Entry points: background tasks on a loop ----
+
+/**
+ * Starts [block] on the loop as a background task and returns at once: fire and forget, never lost.
+ *
+ * The loop holds the task strongly until it ends, even if the returned [BackgroundTask] is dropped. A failure is
+ * reported to [RunSyncLoop.failureHandler] (by default logged with its stack trace), never swallowed; cancellation is
+ * not a failure. When the loop closes, background tasks get the grace period of [RunSyncLoop.close] to finish before
+ * they are cancelled.
+ *
+ * @throws IllegalStateException if the loop is closed
+ * @since 0.1
+ */
+@JvmSynthetic
+public fun RunSyncLoop.launch(block: suspend () -> Any?): BackgroundTask = backgroundTasks.launch(block)
+
+/**
+ * [launch] for a computation in continuation-passing form, as Java writes it.
+ *
+ * @since 0.1
+ */
+public fun RunSyncLoop.launch(call: SuspendCall<*>): BackgroundTask = backgroundTasks.launch(call)

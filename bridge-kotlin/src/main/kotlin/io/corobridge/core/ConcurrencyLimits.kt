@@ -348,3 +348,21 @@ public suspend fun <T> withConcurrencyLimit(
     timeout: Duration? = null,
     block: suspend () -> T,
 ): T = loopOfThisCoroutine().limits.withConcurrencyLimit(*tags, timeout = timeout, block = block)
+
+// ---- Entry point: the named limits of a loop ----
+
+/** The key under which a loop keeps its limits (RunSyncLoop.attachments). */
+private object LimitsKey
+
+/**
+ * The loop's named concurrency limits: define a tag once with `limits.create(tag, slots)`, then run code under
+ * it with `limits.withConcurrencyLimit(tag) { }` (or the top-level [withConcurrencyLimit]). Made at first use,
+ * one per loop. Java: `Bridge.limits()`.
+ *
+ * @since 0.1
+ */
+public val RunSyncLoop.limits: ConcurrencyLimits
+    get() = attachments.computeIfAbsent(LimitsKey) { ConcurrencyLimits() } as ConcurrencyLimits
+
+/** The loop's limits if any were ever asked for, without making them (for [RunSyncLoop.stats]). */
+internal fun RunSyncLoop.limitsIfMade(): ConcurrencyLimits? = attachments[LimitsKey] as ConcurrencyLimits?

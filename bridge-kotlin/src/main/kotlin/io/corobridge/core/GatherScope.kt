@@ -286,3 +286,16 @@ public class GatherScope<T> internal constructor(private val loop: RunSyncLoop) 
         }
     }
 }
+
+// ---- Entry point: a gather scope on a loop ----
+
+/**
+ * Opens a [GatherScope] on this loop: calls forked into it run on the loop and are joined together.
+ *
+ * @throws IllegalStateException if the loop is closed
+ * @since 0.1
+ */
+public fun <T> RunSyncLoop.openGather(): GatherScope<T> {
+    closing.checkOpen()
+    return GatherScope(this)
+}

@@ -82,6 +82,12 @@ public class RunSyncLoop internal constructor(
     @Volatile
     internal var spinMisses: Int = 0
 
+    /**
+     * What the concepts built on the loop keep per loop, by a key of their own (its named limits, see
+     * ConcurrencyLimits.kt): the loop holds it and knows nothing else of it.
+     */
+    internal val attachments: java.util.concurrent.ConcurrentHashMap<Any, Any> = java.util.concurrent.ConcurrentHashMap()
+
     /** Loops made so far to run re-entrant calls (see Reentry), for their names. */
     internal val reentries: AtomicInteger = AtomicInteger()
 
@@ -164,12 +170,6 @@ public class RunSyncLoop internal constructor(
             }
             stallThresholdNanos = value?.nanosOr(Long.MAX_VALUE) ?: 0L
         }
-
-    /**
-     * This loop's named concurrency limits: define a tag once with `limits.create(tag, slots)`, then run code
-     * under it with `limits.withConcurrencyLimit(tag) { }` (or the top-level [withConcurrencyLimit]).
-     */
-    public val limits: ConcurrencyLimits = ConcurrencyLimits()
 
     /** True once [close] has begun: from then on the loop refuses new calls. */
     public val isClosed: Boolean
@@ -281,90 +281,6 @@ public class RunSyncLoop internal constructor(
     public fun <T> runAsync(call: SuspendCall<T>): CompletableFuture<T> = callAsync(call)
 
     /**
-     * Starts [block] on the loop as a background task and returns at once: fire and forget, never lost.
-     *
-     * The loop holds the task strongly until it ends, even if the returned [BackgroundTask] is dropped. A failure is
-     * reported to [failureHandler] (by default logged with its stack trace), never swallowed; cancellation is
-     * not a failure. When the loop closes, background tasks get the grace period of [close] to finish before
-     * they are cancelled.
-     *
-     * @throws IllegalStateException if the loop is closed
-     * @since 0.1
-     */
-    @JvmSynthetic
-    public fun launch(block: suspend () -> Any?): BackgroundTask = backgroundTasks.launch(block)
-
-    /**
-     * [launch] for a computation in continuation-passing form, as Java writes it.
-     *
-     * @since 0.1
-     */
-    public fun launch(call: SuspendCall<*>): BackgroundTask = backgroundTasks.launch(call)
-
-    /**
-     * Runs blocking [block] on one of this loop's worker threads and suspends until it returns, with its
-     * result or what it threw: the way to call blocking Java code from a coroutine without stalling the loop
-     * (Prefect's `run_sync_in_worker_thread`).
-     *
-     * At most [workerLimit] blocks run at once; a call beyond that suspends, first come first served, until a
-     * slot is free. Worker threads (daemons named `corobridge-worker-<loop>-<n>`) are made when needed and end
-     * after 10 s idle, or when the loop closes. Inside [block], [RunContext.isInWorkerThread] is true, and
-     * [runOnLoop] (or `Bridge.sync`) runs suspend code on the loop, blocking only this worker.
-     *
-     * Cancelling the calling coroutine abandons the worker at once: the coroutine resumes with
-     * [CancellationException] right away, while the thread finishes [block] undisturbed (it is not
-     * interrupted) and its late result or failure is discarded (a failure is logged at DEBUG). It keeps its slot
-     * until it really ends, so no more than [workerLimit] threads ever run blocking code; [block] can check
-     * [RunContext.isAbandoned] to stop early. Closing the loop interrupts workers still running.
-     *
-     * @throws IllegalStateException if the loop is closed
-     * @since 0.1
-     */
-    public suspend fun <T> runInWorkerThread(block: () -> T): T = workerPool.run(block)
-
-    /**
-     * [runInWorkerThread] for Java: a computation in continuation-passing form that runs [block] on a worker
-     * thread when it is started, for use with `runSync`, `runAsync`, gathers and background tasks. Checked
-     * exceptions [block] throws reach the caller unchanged.
-     *
-     * @since 0.2
-     */
-    public fun <T> inWorkerThread(block: java.util.concurrent.Callable<out T>): SuspendCall<T> {
-        return CallBodies.asCall { runInWorkerThread(block::call) }
-    }
-
-    /**
-     * Implements the Java interface [facadeInterface] over [implementation], an object with suspend methods,
-     * so Java code calls them as ordinary methods. For a suspend `load(id: String): User`, the interface may
-     * declare `User load(String id)`, which blocks on this loop like [runSync], and
-     * `CompletableFuture<User> loadAsync(String id)` (or `CompletionStage`), which returns at once like
-     * [runAsync]. Default methods run as written; `toString`, `equals` and `hashCode` are the proxy's own.
-     *
-     * Every abstract method is matched when the facade is made, by name, parameter types (boxing allowed) and
-     * result type; all mismatches are reported together. What the suspend method throws reaches the caller
-     * unchanged if it is unchecked or declared by the interface method, else wrapped in
-     * [java.lang.reflect.UndeclaredThrowableException].
-     *
-     * @throws IllegalArgumentException if [facadeInterface] is not an interface, or lists every method that
-     *   has no matching suspend method, matches several overloads, or has incompatible types
-     *
-     * @since 0.1
-     */
-    public fun <F : Any> facade(facadeInterface: Class<F>, implementation: Any): F =
-        Facades.create(this, facadeInterface, implementation, RunOn.LOOP)
-
-    /**
-     * [facade] whose blocking methods run their calls where [runOn] says: [RunOn.CALLER_THREAD] runs each on the
-     * calling thread, as `runSync(RunOn.CALLER_THREAD, ..)` does, for an implementation that keeps no state
-     * bound to the loop (an HTTP client, say). Methods that return a future still run on the loop.
-     *
-     * @throws IllegalArgumentException as [facade] does
-     * @since 0.2
-     */
-    public fun <F : Any> facade(facadeInterface: Class<F>, implementation: Any, runOn: RunOn): F =
-        Facades.create(this, facadeInterface, implementation, runOn)
-
-    /**
      * A snapshot of the loop's state, readable at any time from any thread: tasks queued, calls in flight,
      * background tasks, worker threads (alive, busy, waiting for a slot), the stalls the watchdog saw, and
      * each concurrency limit's occupancy.
@@ -372,39 +288,6 @@ public class RunSyncLoop internal constructor(
      * @since 0.1
      */
     public fun stats(): LoopStats = counters.snapshot(this)
-
-    /**
-     * Registers [callback] to run exactly once when the loop closes, by [close] or at JVM exit for the
-     * default loop: on the loop thread, after the background tasks have ended, in reverse order of
-     * registration. One that throws is reported to [failureHandler] and the others still run.
-     *
-     * @throws IllegalStateException if the loop is closed
-     * @since 0.1
-     */
-    @JvmSynthetic
-    public fun onShutdown(callback: suspend () -> Unit) {
-        shutdownCallbacks.add(callback)
-    }
-
-    /**
-     * [onShutdown] for a plain [Runnable], as Java writes it.
-     *
-     * @since 0.1
-     */
-    public fun onShutdown(callback: Runnable) {
-        shutdownCallbacks.add(callback)
-    }
-
-    /**
-     * Opens a [GatherScope] on this loop: calls forked into it run on the loop and are joined together.
-     *
-     * @throws IllegalStateException if the loop is closed
-     * @since 0.1
-     */
-    public fun <T> openGather(): GatherScope<T> {
-        closing.checkOpen()
-        return GatherScope(this)
-    }
 
     /**
      * Closes the loop, giving background tasks 5 seconds to finish; see `close(Duration)`.

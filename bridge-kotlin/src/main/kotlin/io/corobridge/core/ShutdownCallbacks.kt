@@ -65,3 +65,27 @@ internal class ShutdownCallbacks(private val loop: RunSyncLoop) {
     val left: Int
         get() = lock.withLock { callbacks.size }
 }
+
+// ---- Entry points: shutdown callbacks of a loop ----
+
+/**
+ * Registers [callback] to run exactly once when the loop closes, by [RunSyncLoop.close] or at JVM exit for the
+ * default loop: on the loop thread, after the background tasks have ended, in reverse order of
+ * registration. One that throws is reported to [RunSyncLoop.failureHandler] and the others still run.
+ *
+ * @throws IllegalStateException if the loop is closed
+ * @since 0.1
+ */
+@JvmSynthetic
+public fun RunSyncLoop.onShutdown(callback: suspend () -> Unit) {
+    shutdownCallbacks.add(callback)
+}
+
+/**
+ * [onShutdown] for a plain [Runnable], as Java writes it.
+ *
+ * @since 0.1
+ */
+public fun RunSyncLoop.onShutdown(callback: Runnable) {
+    shutdownCallbacks.add(callback)
+}

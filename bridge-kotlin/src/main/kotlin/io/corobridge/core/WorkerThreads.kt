@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import io.corobridge.core.internal.CallBodies
 import io.corobridge.core.internal.CallerThreadCall
 import io.corobridge.core.internal.CoroutineThreads
 import io.corobridge.core.internal.loopOfThisCoroutine
@@ -106,4 +107,38 @@ public object RunContext {
             )
         }
     }
+}
+
+// ---- Entry points: worker threads of a loop ----
+
+/**
+ * Runs blocking [block] on one of the loop's worker threads and suspends until it returns, with its
+ * result or what it threw: the way to call blocking Java code from a coroutine without stalling the loop
+ * (Prefect's `run_sync_in_worker_thread`).
+ *
+ * At most [RunSyncLoop.workerLimit] blocks run at once; a call beyond that suspends, first come first served, until a
+ * slot is free. Worker threads (daemons named `corobridge-worker-<loop>-<n>`) are made when needed and end
+ * after 10 s idle, or when the loop closes. Inside [block], [RunContext.isInWorkerThread] is true, and
+ * [runOnLoop] (or `Bridge.sync`) runs suspend code on the loop, blocking only this worker.
+ *
+ * Cancelling the calling coroutine abandons the worker at once: the coroutine resumes with
+ * [CancellationException] right away, while the thread finishes [block] undisturbed (it is not
+ * interrupted) and its late result or failure is discarded (a failure is logged at DEBUG). It keeps its slot
+ * until it really ends, so no more than [RunSyncLoop.workerLimit] threads ever run blocking code; [block] can check
+ * [RunContext.isAbandoned] to stop early. Closing the loop interrupts workers still running.
+ *
+ * @throws IllegalStateException if the loop is closed
+ * @since 0.1
+ */
+public suspend fun <T> RunSyncLoop.runInWorkerThread(block: () -> T): T = workerPool.run(block)
+
+/**
+ * [runInWorkerThread] for Java: a computation in continuation-passing form that runs [block] on a worker
+ * thread when it is started, for use with `runSync`, `runAsync`, gathers and background tasks. Checked
+ * exceptions [block] throws reach the caller unchanged.
+ *
+ * @since 0.2
+ */
+public fun <T> RunSyncLoop.inWorkerThread(block: java.util.concurrent.Callable<out T>): SuspendCall<T> {
+    return CallBodies.asCall { runInWorkerThread(block::call) }
 }

@@ -59,7 +59,8 @@ class ClassLoaderLeakTest {
         val callClass = program.loadClass("io.corobridge.core.SuspendCall")
         val default = loopClass.getMethod("getDefault").invoke(null)
         val callbackRan = java.util.concurrent.atomic.AtomicBoolean()
-        loopClass.getMethod("onShutdown", Runnable::class.java).invoke(default, Runnable { callbackRan.set(true) })
+        program.loadClass("io.corobridge.core.ShutdownCallbacksKt").getMethod("onShutdown", loopClass, Runnable::class.java)
+            .invoke(null, default, Runnable { callbackRan.set(true) })
         val call = java.lang.reflect.Proxy.newProxyInstance(program, arrayOf(callClass)) { _, method, _ ->
             if (method.name == "invoke") "done" else throw UnsupportedOperationException(method.name)
         }

@@ -4,6 +4,7 @@ import com.zaxxer.hikari.HikariConfig
 import com.zaxxer.hikari.HikariDataSource
 import io.corobridge.core.LoopStats
 import io.corobridge.core.RunSyncLoop
+import io.corobridge.core.runInWorkerThread
 import java.sql.Connection
 import java.time.Duration
 import kotlinx.coroutines.async

@@ -1,6 +1,8 @@
 package io.corobridge.core.internal
 
 import io.corobridge.core.RunSyncLoop
+import io.corobridge.core.launch
+import io.corobridge.core.onShutdown
 
 private val logger: System.Logger = System.getLogger(RunSyncLoop::class.java.name)
 

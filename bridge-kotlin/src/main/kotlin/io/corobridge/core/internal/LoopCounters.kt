@@ -2,6 +2,7 @@ package io.corobridge.core.internal
 
 import io.corobridge.core.LoopStats
 import io.corobridge.core.RunSyncLoop
+import io.corobridge.core.limitsIfMade
 import java.util.concurrent.atomic.LongAdder
 
 /**
@@ -35,7 +36,7 @@ internal class LoopCounters {
             workerLimit = loop.workerLimit,
             stalls = stallStats.stalls,
             longestStall = java.time.Duration.ofNanos(stallStats.longestNanos),
-            limits = loop.limits.stats(),
+            limits = loop.limitsIfMade()?.stats() ?: emptyList(),
         )
     }
 }

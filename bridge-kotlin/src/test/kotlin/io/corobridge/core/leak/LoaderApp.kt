@@ -1,6 +1,7 @@
 package io.corobridge.core.leak
 
 import io.corobridge.core.RunSyncLoop
+import io.corobridge.core.runInWorkerThread
 
 /**
  * An "application" for ClassLoaderLeakTest: loaded by a class loader of its own, over a corobridge loaded by a
