@@ -2,30 +2,25 @@ package io.corobridge.core.internal
 
 import io.corobridge.core.RunSyncLoop
 import java.net.URL
+import java.net.URLClassLoader
 import java.util.concurrent.ConcurrentHashMap
 
 /**
  * Finds the user's frame that called into corobridge, for warnings that are given once per call site.
  *
- * Library frames are recognised by where their class was loaded from (the corobridge jars or class
- * directories), not by package name, so a user's class in an `io.corobridge` package (our own tests) still
- * counts as a call site. JDK and Kotlin runtime frames are skipped too.
+ * Library frames are recognised by where their class was loaded from, not by package name (so a user's class
+ * in an `io.corobridge` package, our own tests among them, still counts as a call site): every corobridge
+ * module ships the resource [MARKER], and a jar or class folder that holds it is library code. So the core
+ * needs to know none of the modules built on it. JDK and Kotlin runtime frames are skipped too.
  */
 internal object CallSites {
+    /** The resource that marks a jar or class folder as corobridge's own. */
+    private const val MARKER = "META-INF/io.corobridge.library"
+
     private val warned: MutableSet<String> = ConcurrentHashMap.newKeySet()
 
-    private val libraryLocations: Set<String> by lazy {
-        val locations = HashSet<String>()
-        location(RunSyncLoop::class.java)?.let(locations::add)
-        // The Java API module, if it is present; looked up by name because this module cannot depend on it.
-        try {
-            location(Class.forName("io.corobridge.Bridge", false, RunSyncLoop::class.java.classLoader))
-                ?.let(locations::add)
-        } catch (_: ClassNotFoundException) {
-            // Used from Kotlin alone: only this module's frames are library frames.
-        }
-        locations
-    }
+    /** Whether each code location seen so far holds [MARKER]. */
+    private val libraryLocations = ConcurrentHashMap<String, Boolean>()
 
     private val runtimePrefixes = listOf("java.", "jdk.", "sun.", "kotlin.", "kotlinx.")
 
@@ -86,12 +81,16 @@ internal object CallSites {
     private fun isLibraryFrame(type: Class<*>): Boolean {
         val name = type.name
         if (runtimePrefixes.any { name.startsWith(it) }) return true
-        val where = location(type) ?: return false
-        return where in libraryLocations
+        val where: URL = type.protectionDomain?.codeSource?.location ?: return false
+        return libraryLocations.computeIfAbsent(where.toString()) { hasMarker(where) }
     }
 
-    private fun location(type: Class<*>): String? {
-        val url: URL? = type.protectionDomain?.codeSource?.location
-        return url?.toString()
+    /** Looks in [location] alone (no parent loader) for [MARKER]. */
+    private fun hasMarker(location: URL): Boolean = try {
+        URLClassLoader(arrayOf(location), null).use { it.findResource(MARKER) != null }
+    } catch (_: java.io.IOException) {
+        false
+    } catch (_: SecurityException) {
+        false
     }
 }
