@@ -221,25 +221,6 @@ public class RunSyncLoop internal constructor(
     public fun <T> runAsync(block: suspend () -> T): CompletableFuture<T> = callAsync(block)
 
     /**
-     * [runSync] for a computation in continuation-passing form, as Java code writes it
-     * (`c -> service.load(id, c)`). Checked exceptions it throws reach the caller undeclared and unwrapped.
-     *
-     * @since 0.1
-     */
-    public fun <T> runSync(call: SuspendCall<T>): T = callBlocking(call, NO_TIMEOUT)
-
-    /**
-     * [runSync] with a deadline, for a computation in continuation-passing form. On timeout the call is
-     * cancelled and, once it has finished cancelling, [TimeoutException] is thrown.
-     *
-     * @throws IllegalArgumentException if [timeout] is zero or negative
-     * @since 0.1
-     */
-    @Throws(TimeoutException::class)
-    public fun <T> runSync(timeout: java.time.Duration, call: SuspendCall<T>): T =
-        callBlocking(call, timeoutNanos(timeout))
-
-    /**
      * [runSync] with the coroutine run where [runOn] says: on the loop's thread ([RunOn.LOOP], what the other
      * forms do) or on the calling thread itself ([RunOn.CALLER_THREAD]). With a positive [timeout] the call
      * is cancelled at the deadline and, once it has finished cancelling, [TimeoutException] is thrown.
@@ -253,32 +234,6 @@ public class RunSyncLoop internal constructor(
         val nanos = if (timeout.isInfinite()) NO_TIMEOUT else boundedNanos(timeout.inWholeNanoseconds)
         return callBlockingOn(runOn, block, nanos)
     }
-
-    /**
-     * [runSync] for a computation in continuation-passing form, with the coroutine run where [runOn] says.
-     *
-     * @since 0.2
-     */
-    public fun <T> runSync(runOn: RunOn, call: SuspendCall<T>): T = callBlockingOn(runOn, call, NO_TIMEOUT)
-
-    /**
-     * [runSync] with a deadline, for a computation in continuation-passing form, with the coroutine run where
-     * [runOn] says. On timeout the call is cancelled and, once it has finished cancelling, [TimeoutException]
-     * is thrown.
-     *
-     * @throws IllegalArgumentException if [timeout] is zero or negative
-     * @since 0.2
-     */
-    @Throws(TimeoutException::class)
-    public fun <T> runSync(runOn: RunOn, timeout: java.time.Duration, call: SuspendCall<T>): T =
-        callBlockingOn(runOn, call, timeoutNanos(timeout))
-
-    /**
-     * [runAsync] for a computation in continuation-passing form, as Java code writes it.
-     *
-     * @since 0.1
-     */
-    public fun <T> runAsync(call: SuspendCall<T>): CompletableFuture<T> = callAsync(call)
 
     /**
      * A snapshot of the loop's state, readable at any time from any thread: tasks queued, calls in flight,
@@ -333,6 +288,54 @@ public class RunSyncLoop internal constructor(
         }
         closing.shutdown(minOf(grace.nanosOr(UNBOUNDED_NANOS), UNBOUNDED_NANOS))
     }
+
+    // ---- Java-shaped forms: the calls above for a SuspendCall (how Java writes a call of a suspend function)
+    // and a java.time.Duration. Kotlin code passes suspend lambdas to the forms above instead. ----
+
+    /**
+     * [runSync] for a computation in continuation-passing form, as Java code writes it
+     * (`c -> service.load(id, c)`). Checked exceptions it throws reach the caller undeclared and unwrapped.
+     *
+     * @since 0.1
+     */
+    public fun <T> runSync(call: SuspendCall<T>): T = callBlocking(call, NO_TIMEOUT)
+
+    /**
+     * [runSync] with a deadline, for a computation in continuation-passing form. On timeout the call is
+     * cancelled and, once it has finished cancelling, [TimeoutException] is thrown.
+     *
+     * @throws IllegalArgumentException if [timeout] is zero or negative
+     * @since 0.1
+     */
+    @Throws(TimeoutException::class)
+    public fun <T> runSync(timeout: java.time.Duration, call: SuspendCall<T>): T =
+        callBlocking(call, timeoutNanos(timeout))
+
+    /**
+     * [runSync] for a computation in continuation-passing form, with the coroutine run where [runOn] says.
+     *
+     * @since 0.2
+     */
+    public fun <T> runSync(runOn: RunOn, call: SuspendCall<T>): T = callBlockingOn(runOn, call, NO_TIMEOUT)
+
+    /**
+     * [runSync] with a deadline, for a computation in continuation-passing form, with the coroutine run where
+     * [runOn] says. On timeout the call is cancelled and, once it has finished cancelling, [TimeoutException]
+     * is thrown.
+     *
+     * @throws IllegalArgumentException if [timeout] is zero or negative
+     * @since 0.2
+     */
+    @Throws(TimeoutException::class)
+    public fun <T> runSync(runOn: RunOn, timeout: java.time.Duration, call: SuspendCall<T>): T =
+        callBlockingOn(runOn, call, timeoutNanos(timeout))
+
+    /**
+     * [runAsync] for a computation in continuation-passing form, as Java code writes it.
+     *
+     * @since 0.1
+     */
+    public fun <T> runAsync(call: SuspendCall<T>): CompletableFuture<T> = callAsync(call)
 
     override fun toString(): String = "RunSyncLoop(\"$name\", ${closing.stateName})"
 
