@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test
  *
  * Slow and racy by design: runs in the stress profile only.
  */
-class CallerThreadStressTest {
+class RunOnStressTest {
     @AfterEach
     fun noThreadsLeft() {
         awaitState("the stress loops' threads end") { liveThreads("corobridge-loop-mixed-").isEmpty() }

@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.extension.RegisterExtension
 
-class ReentryTest {
+class ReentryPolicyTest {
     @JvmField
     @RegisterExtension
     val loops = TestLoops()
@@ -74,7 +74,7 @@ class ReentryTest {
             val warnings = logs.messages(Level.WARNING).filter { it.contains("reenterHere") }
             assertEquals(1, warnings.size, "once per call site: $warnings")
             val warning = warnings.single()
-            assertTrue(warning.contains("ReentryTest.kt"), warning)
+            assertTrue(warning.contains("ReentryPolicyTest.kt"), warning)
             assertTrue(warning.contains("call the suspend function directly"), warning)
             assertTrue(warning.contains("corobridge-loop-reentry"), warning)
         }
@@ -89,7 +89,7 @@ class ReentryTest {
             loop.runSync<Int> { loop.runSync { 1 } }
         }
         assertTrue(thrown.message!!.contains("would deadlock"), thrown.message)
-        assertTrue(thrown.message!!.contains("ReentryTest"), "names the call site: ${thrown.message}")
+        assertTrue(thrown.message!!.contains("ReentryPolicyTest"), "names the call site: ${thrown.message}")
         assertEquals(2, loop.runSync { 2 }, "the loop still serves")
     }
 

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.extension.RegisterExtension
 
 /** Background tasks ([RunSyncLoop.launch]), shutdown callbacks and `close(grace)`. */
-class BackgroundTaskTest {
+class BackgroundTasksTest {
     @JvmField
     @RegisterExtension
     val loops = TestLoops()

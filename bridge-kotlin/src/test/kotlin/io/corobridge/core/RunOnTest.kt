@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.extension.RegisterExtension
 
 /** [RunOn.CALLER_THREAD]: the call runs on its caller's thread, and keeps every other promise of runSync. */
-class CallerThreadTest {
+class RunOnTest {
     @JvmField
     @RegisterExtension
     val loops = TestLoops()
