@@ -173,6 +173,7 @@ internal class BackgroundTasks(private val loop: RunSyncLoop) {
 @JvmSynthetic
 public fun RunSyncLoop.launch(block: suspend () -> Any?): BackgroundTask = backgroundTasks.launch(block)
 
+// ---- Java-shaped form (a SuspendCall, Runnable or Callable, as Java writes them) ----
 /**
  * [launch] for a computation in continuation-passing form, as Java writes it.
  *

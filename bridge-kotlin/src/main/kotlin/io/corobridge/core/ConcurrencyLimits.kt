@@ -197,6 +197,7 @@ public class ConcurrencyLimits internal constructor() {
         return TakenSlots(this, ordered, limiters)
     }
 
+    // ---- Java-shaped form (a SuspendCall, Runnable or Callable, as Java writes them) ----
     /**
      * Wraps [call] so that wherever it runs (`runSync`, `runAsync`, gathers, background tasks) it first takes a
      * slot of each of [tags], suspending, and releases them when it ends.

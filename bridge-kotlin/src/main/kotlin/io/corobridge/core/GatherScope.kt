@@ -97,13 +97,6 @@ public class GatherScope<T> internal constructor(private val loop: RunSyncLoop) 
     public fun fork(block: suspend () -> T): Handle<T> = start(block)
 
     /**
-     * [fork] for a call in continuation-passing form, as Java writes it.
-     *
-     * @since 0.1
-     */
-    public fun fork(call: SuspendCall<T>): Handle<T> = start(call)
-
-    /**
      * Waits, suspending, until every call forked so far has ended; then rethrows the first failure, if a call
      * failed (it cancelled the others). Cancellable: cancelling the caller cancels every call in the scope.
      *
@@ -148,20 +141,6 @@ public class GatherScope<T> internal constructor(private val loop: RunSyncLoop) 
             return
         }
         blockingOnLoop { closeRemaining() }
-    }
-
-    /**
-     * [join] for blocking code: blocks the calling thread until every call forked so far has ended, then rethrows
-     * the first failure. Java calls it `join()`. Interrupting the waiting thread cancels every call in the scope,
-     * waits until they have finished, sets the interrupt flag again and throws
-     * [java.util.concurrent.CancellationException].
-     *
-     * @throws IllegalStateException if the scope is closed
-     * @since 0.2 (Java: 0.1, as `join()`)
-     */
-    @JvmName("join")
-    public fun joinBlocking() {
-        blockingOnLoop { join() }
     }
 
     private suspend fun closeRemaining() {
@@ -212,6 +191,29 @@ public class GatherScope<T> internal constructor(private val loop: RunSyncLoop) 
         // Each call's end, however it ended: cancelled calls complete their futures exceptionally.
         val ends = calls.map { call -> call.asCompletableFuture().handle { _, _ -> } }
         return CompletableFuture.allOf(*ends.toTypedArray()).thenApply { }
+    }
+
+    // ---- Java-shaped forms: fork for a SuspendCall, and the blocking join that Java calls join() ----
+
+    /**
+     * [fork] for a call in continuation-passing form, as Java writes it.
+     *
+     * @since 0.1
+     */
+    public fun fork(call: SuspendCall<T>): Handle<T> = start(call)
+
+    /**
+     * [join] for blocking code: blocks the calling thread until every call forked so far has ended, then rethrows
+     * the first failure. Java calls it `join()`. Interrupting the waiting thread cancels every call in the scope,
+     * waits until they have finished, sets the interrupt flag again and throws
+     * [java.util.concurrent.CancellationException].
+     *
+     * @throws IllegalStateException if the scope is closed
+     * @since 0.2 (Java: 0.1, as `join()`)
+     */
+    @JvmName("join")
+    public fun joinBlocking() {
+        blockingOnLoop { join() }
     }
 
     internal fun isJoined(sequence: Int): Boolean = sequence < joinedUpTo

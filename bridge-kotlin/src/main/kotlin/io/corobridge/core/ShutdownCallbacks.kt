@@ -81,6 +81,7 @@ public fun RunSyncLoop.onShutdown(callback: suspend () -> Unit) {
     shutdownCallbacks.add(callback)
 }
 
+// ---- Java-shaped form (a SuspendCall, Runnable or Callable, as Java writes them) ----
 /**
  * [onShutdown] for a plain [Runnable], as Java writes it.
  *

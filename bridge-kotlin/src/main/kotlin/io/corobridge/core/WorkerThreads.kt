@@ -132,6 +132,7 @@ public object RunContext {
  */
 public suspend fun <T> RunSyncLoop.runInWorkerThread(block: () -> T): T = workerPool.run(block)
 
+// ---- Java-shaped form (a SuspendCall, Runnable or Callable, as Java writes them) ----
 /**
  * [runInWorkerThread] for Java: a computation in continuation-passing form that runs [block] on a worker
  * thread when it is started, for use with `runSync`, `runAsync`, gathers and background tasks. Checked
