@@ -94,6 +94,8 @@ class FacadeTest {
         assertEquals("no such file: /etc/nothing", declared.getMessage());
         assertEquals("item-c on corobridge-loop-java-facade",
                 bridge.facade(Items.class, repository, RunOn.LOOP).load("c"));
+        String fresh = bridge.facade(Items.class, repository, RunOn.NEW_THREAD).load("d");
+        assertTrue(fresh.startsWith("item-d on corobridge-loop-java-facade-call-"), fresh);
         NullPointerException nullRunOn = assertThrows(NullPointerException.class,
                 () -> bridge.facade(Items.class, repository, null));
         assertEquals("runOn must not be null", nullRunOn.getMessage());

@@ -214,6 +214,24 @@ class SyncTest {
     }
 
     @Test
+    void onANewThreadTheCallRunsThereAndKeepsEveryOtherPromise() throws Exception {
+        List<String> threads = bridge.sync(RunOn.NEW_THREAD, c -> users.threads(c));
+        assertEquals(threads.get(0), threads.get(1), "first line and the step after a suspension on one thread");
+        assertTrue(threads.get(0).startsWith("corobridge-loop-java-sync-call-"), threads.toString());
+
+        Throwable thrown = assertThrows(Throwable.class,
+                () -> bridge.sync(RunOn.NEW_THREAD, c -> users.failChecked("disk gone", c)));
+        IOException io = assertInstanceOf(IOException.class, thrown, "the checked exception itself, not wrapped");
+        assertTrue(Arrays.stream(io.getSuppressed()).anyMatch(s -> s instanceof io.corobridge.core.CalledFrom
+                && ((io.corobridge.core.CalledFrom) s).getThreadName().equals(Thread.currentThread().getName())));
+
+        CompletableFuture<String> never = new CompletableFuture<>();
+        assertThrows(TimeoutException.class,
+                () -> bridge.sync(RunOn.NEW_THREAD, Duration.ofMillis(50), c -> users.await(never, c)));
+        assertEquals("user-7", Bridge.sync(RunOn.NEW_THREAD, c -> users.load(7, c)));
+    }
+
+    @Test
     void onTheCallersThreadBadArgumentsAreNamed() {
         NullPointerException runOn = assertThrows(NullPointerException.class,
                 () -> bridge.sync((RunOn) null, c -> Unit.INSTANCE));

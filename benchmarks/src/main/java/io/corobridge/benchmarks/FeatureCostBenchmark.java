@@ -39,6 +39,7 @@ public class FeatureCostBenchmark {
         LoopBridge watchedBridge;
         LoopBridge unwatchedBridge;
         SuspendCall<Object> immediate = c -> Fixture.ANSWER;
+        SuspendCall<Integer> yieldOnce = c -> Baselines.yieldOnce(c);
         SuspendCall<Integer> workerOffloads;
         SuspendCall<Integer> ioOffloads;
         SuspendCall<Integer> limitedBlocks;
@@ -129,6 +130,35 @@ public class FeatureCostBenchmark {
     @Benchmark
     public Object directSync(Loops l) {
         return l.watchedBridge.sync(l.directAnswer);
+    }
+
+    /** {@code Bridge.sync(RunOn.NEW_THREAD, ..)}: a suspend function that yields once, on a thread made for the call. */
+    @Benchmark
+    public Object newThreadSync(Loops l) {
+        return l.watchedBridge.sync(io.corobridge.core.RunOn.NEW_THREAD, l.yieldOnce);
+    }
+
+    /** Its hand-written equivalent: start a thread that runs {@code runBlocking { yieldOnce() }} and join it. */
+    @Benchmark
+    public Object newThreadRunBlocking(Loops l) throws InterruptedException {
+        Object[] result = new Object[1];
+        Thread thread = new Thread(() -> {
+            try {
+                result[0] = kotlinx.coroutines.BuildersKt.runBlocking(
+                        kotlin.coroutines.EmptyCoroutineContext.INSTANCE, (scope, c) -> Baselines.yieldOnce(c));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        thread.start();
+        thread.join();
+        return result[0];
+    }
+
+    /** The same call on the caller's thread, {@code Bridge.sync(RunOn.CALLER_THREAD, ..)}: what the thread start costs. */
+    @Benchmark
+    public Object callerThreadSync(Loops l) {
+        return l.watchedBridge.sync(io.corobridge.core.RunOn.CALLER_THREAD, l.yieldOnce);
     }
 
     /** The same suspend function through a facade: {@code facade.answer()}. */

@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Test
 
 /**
- * Calls on the loop and on their callers' threads (RunOn.CALLER_THREAD), spinning and parked callers, mixed
+ * Calls on the loop, on their callers' threads (RunOn.CALLER_THREAD) and on threads of their own
+ * (RunOn.NEW_THREAD), spinning and parked callers, mixed
  * with interrupts and a close at a random moment: every caller gets its value or a clear refusal, never a hang,
  * and no thread outlives the loop. Exercises the loop's list of suspended calls and the caller-thread event
  * loops where they race with closing.
@@ -46,7 +47,11 @@ class RunOnStressTest {
                     try {
                         start.await()
                         repeat(200) { i ->
-                            val runOn = if ((id + i) % 2 == 0) RunOn.CALLER_THREAD else RunOn.LOOP
+                            val runOn = when ((id + i) % 3) {
+                                0 -> RunOn.CALLER_THREAD
+                                1 -> RunOn.LOOP
+                                else -> RunOn.NEW_THREAD
+                            }
                             val outcome = try {
                                 val got = loop.runSync(runOn) {
                                     when (i % 4) {

@@ -498,6 +498,9 @@ public final class Report {
         Optional<Result> directSync = find(jdk, "FeatureCostBenchmark", "directSync", "avgt", 1, null);
         Optional<Result> dualSync = find(jdk, "FeatureCostBenchmark", "dualDispatchSync", "avgt", 1, null);
         Optional<Result> carried = find(jdk, "FeatureCostBenchmark", "syncContextCarried", "avgt", 1, null);
+        Optional<Result> newThread = find(jdk, "FeatureCostBenchmark", "newThreadSync", "avgt", 1, null);
+        Optional<Result> newThreadByHand = find(jdk, "FeatureCostBenchmark", "newThreadRunBlocking", "avgt", 1, null);
+        Optional<Result> callerThread = find(jdk, "FeatureCostBenchmark", "callerThreadSync", "avgt", 1, null);
         if (worker.isEmpty() && on.isEmpty()) {
             return;
         }
@@ -513,7 +516,10 @@ public final class Report {
                 + " (`directSync`). `dualDispatchSync`: the same function through its `asyncDispatch` twin, called"
                 + " from a plain thread (the dispatch first checks the thread: its type, and whether runBlocking runs on it)."
                 + " `syncContextCarried`: `directSync` with one context carrier registered, carrying a thread-local"
-                + " value to the loop. `syncWatchdogOn`/`Off`: one"
+                + " value to the loop. `newThreadSync`: `Bridge.sync(RunOn.NEW_THREAD, ..)` of a function that"
+                + " yields once, against starting a thread that runs `runBlocking` on it and joining it"
+                + " (`newThreadRunBlocking`); `callerThreadSync`, the same call with `RunOn.CALLER_THREAD`, shows"
+                + " what the thread start costs. `syncWatchdogOn`/`Off`: one"
                 + " `Bridge.sync` of a call that returns at once, on a loop the watchdog samples and on one it"
                 + " ignores (the loop's per-task counter, a plain ordered store, is there in both).");
         line();
@@ -529,6 +535,9 @@ public final class Report {
         featureRow(dualSync, directSync, "`directSync`");
         featureRow(carried, directSync, "`directSync`");
         featureRow(directSync, directSync, "`directSync`");
+        featureRow(newThread, newThreadByHand, "`newThreadRunBlocking`");
+        featureRow(newThreadByHand, newThreadByHand, "`newThreadRunBlocking`");
+        featureRow(callerThread, newThreadByHand, "`newThreadRunBlocking`");
         featureRow(on, off, "`syncWatchdogOff`");
         featureRow(off, off, "`syncWatchdogOff`");
         line();

@@ -24,6 +24,12 @@ internal class CallerThreadCall<T> private constructor(
 
     constructor(loop: RunSyncLoop, body: Any) : this(CallerEventLoop(loop, Thread.currentThread()), body)
 
+    /**
+     * A call that [runner], a thread not yet started, will run with [runHere] (RunOn.NEW_THREAD). Made on the
+     * caller's thread, so the context carriers capture the caller's values.
+     */
+    constructor(loop: RunSyncLoop, body: Any, runner: Thread) : this(CallerEventLoop(loop, runner), body)
+
     /** Runs the call here, on the caller's thread, and returns its result; see [BlockingCall.await]. */
     fun runHere(timeoutNanos: Long): T {
         val outer = current.get()

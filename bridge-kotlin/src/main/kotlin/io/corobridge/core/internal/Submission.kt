@@ -37,6 +37,12 @@ internal fun <T> RunSyncLoop.callBlockingOn(runOn: RunOn, body: Any, timeoutNano
         // A worker thread keeps its slot: it runs the call itself rather than waiting for the loop.
         RunOn.CALLER_THREAD ->
             if (Thread.currentThread() is LoopThread) reenter(body, timeoutNanos) else callHere(body, timeoutNanos, true)
+        RunOn.NEW_THREAD -> when (val current = Thread.currentThread()) {
+            is LoopThread -> reenter(body, timeoutNanos)
+            // A worker lends its slot while it waits, as for a call on the loop.
+            is WorkerThread -> current.lendingSlot { callOnNewThread(body, timeoutNanos) }
+            else -> callOnNewThread(body, timeoutNanos)
+        }
     }
 
 /** A blocking call from a thread that may wait: runs it on the loop, or on this thread if [onCaller]. */
