@@ -40,8 +40,8 @@ public enum class RunOn {
      * thread (named `corobridge-loop-<loop>-call-<n>`), which ends with the call; the caller's context carriers
      * are captured on the caller's thread, and an interrupt of the caller, or its timeout, cancels the call and
      * waits for it to finish cancelling, as everywhere else. A failure reaches the caller unchanged, with the
-     * caller's frames attached. The price is a thread start per call: about 150 us on a 2-core machine, as
-     * much as a hand-written thread running `runBlocking` (see docs/threading-model.md).
+     * caller's frames attached. The price is a thread start per call: 130-210 us on a 2-core machine, about what
+     * a hand-written thread running `runBlocking` costs (see docs/threading-model.md).
      *
      * @since 0.2
      */
