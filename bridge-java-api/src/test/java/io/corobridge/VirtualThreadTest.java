@@ -78,8 +78,9 @@ class VirtualThreadTest {
             try (RunSyncLoop loop = RunSyncLoop.create("virtual")) {
                 LoopBridge bridge = Bridge.on(loop);
                 for (int i = 0; i < callers; i++) {
-                    // Half the calls run on the caller's own (virtual) thread: its event loop must unmount too.
-                    RunOn runOn = i % 2 == 0 ? RunOn.CALLER_THREAD : RunOn.LOOP;
+                    // A third of the calls run on the caller's own (virtual) thread, whose event loop must unmount
+                    // too, and a third on a thread made for the call, for which the caller must wait unmounted.
+                    RunOn runOn = i % 3 == 0 ? RunOn.CALLER_THREAD : i % 3 == 1 ? RunOn.LOOP : RunOn.NEW_THREAD;
                     threads.add((Thread) startVirtualThread.invoke(null, (Runnable) () -> {
                         try {
                             if (!(Boolean) isVirtual.invoke(Thread.currentThread())) {
