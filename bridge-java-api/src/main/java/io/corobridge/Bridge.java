@@ -232,12 +232,18 @@ public final class Bridge {
         return new LoopBridge(loop);
     }
 
-    private static LoopBridge defaultBridge() {
-        return DefaultBridge.INSTANCE;
-    }
+    /** The bridge on the default loop, made on first use, so loading this class starts nothing. */
+    private static volatile @Nullable LoopBridge cachedDefault;
 
-    /** Created on first use, so loading this class starts nothing. */
-    private static final class DefaultBridge {
-        static final LoopBridge INSTANCE = new LoopBridge(RunSyncLoop.getDefault());
+    private static LoopBridge defaultBridge() {
+        LoopBridge bridge = cachedDefault;
+        if (bridge == null) {
+            // Not a holder class: RunSyncLoop.getDefault() throws, on every use, when the default loop's settings
+            // cannot be used, and a holder would turn that into ExceptionInInitializerError once and
+            // NoClassDefFoundError ever after. Two threads may both make a bridge here; either one will do.
+            bridge = new LoopBridge(RunSyncLoop.getDefault());
+            cachedDefault = bridge;
+        }
+        return bridge;
     }
 }

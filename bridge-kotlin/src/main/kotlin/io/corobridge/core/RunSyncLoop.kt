@@ -351,11 +351,15 @@ public class RunSyncLoop internal constructor(
 
         /**
          * The process-wide loop, named `default`, created on first use and closed by a JVM shutdown hook.
-         * Calling [close] on it throws.
+         * Calling [close] on it throws. Its settings, and its named concurrency limits, can be given from outside
+         * the code as system properties `corobridge.<setting>` or environment variables `COROBRIDGE_<SETTING>`,
+         * read at first use (docs/settings.md lists them).
+         *
+         * @throws IllegalStateException if such a setting cannot be used; the message names it and its value
          */
         @JvmStatic
         public val default: RunSyncLoop
-            get() = DefaultLoop.loop
+            get() = DefaultLoop.get()
 
         /**
          * Creates a loop of its own, named [name]; the caller closes it. Its thread starts on first use.

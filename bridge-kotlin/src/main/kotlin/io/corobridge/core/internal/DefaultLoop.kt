@@ -18,17 +18,36 @@ internal object DefaultLoop {
         "kotlinx.coroutines.TimeoutCancellationException",
     )
 
-    val loop: RunSyncLoop = RunSyncLoop("default", isDefault = true).also { loop ->
-        rehearseClosing()
-        try {
-            Runtime.getRuntime().addShutdownHook(
-                LibraryThreads.create { Thread(LibraryThreads.group, { closeAtExit(loop) }, "corobridge-shutdown-default") }
-            )
-        } catch (_: IllegalStateException) {
-            // The JVM is already shutting down: no hook can be added, and the daemon loop thread dies
-            // with the JVM. Nothing is lost that a hook could have saved.
+    /** The settings given from outside the code (see DefaultSettings), or why they cannot be used. */
+    private val settings: Result<DefaultSettings> = runCatching { DefaultSettings.fromSystem() }
+
+    /** The default loop; null if its settings cannot be used (then every use says why, see [get]). */
+    private val loop: RunSyncLoop? = settings.getOrNull()?.let { given ->
+        RunSyncLoop("default", isDefault = true).also { loop ->
+            given.applyTo(loop)
+            rehearseClosing()
+            val graceNanos = given.closeGrace?.nanosOr(Long.MAX_VALUE / 4) ?: RunSyncLoop.DEFAULT_GRACE_NANOS
+            try {
+                Runtime.getRuntime().addShutdownHook(
+                    LibraryThreads.create {
+                        Thread(LibraryThreads.group, { closeAtExit(loop, graceNanos) }, "corobridge-shutdown-default")
+                    }
+                )
+            } catch (_: IllegalStateException) {
+                // The JVM is already shutting down: no hook can be added, and the daemon loop thread dies
+                // with the JVM. Nothing is lost that a hook could have saved.
+            }
         }
     }
+
+    /**
+     * The default loop.
+     *
+     * @throws IllegalStateException if a setting given from outside the code cannot be used (the cause names it)
+     */
+    fun get(): RunSyncLoop = loop ?: throw IllegalStateException(
+        "the default loop cannot start: ${settings.exceptionOrNull()?.message}", settings.exceptionOrNull()
+    )
 
     /*
      * The shutdown hook may run after the class loader that loaded corobridge has been closed: `mvn exec:java`
@@ -68,9 +87,9 @@ internal object DefaultLoop {
         }
     }
 
-    private fun closeAtExit(loop: RunSyncLoop) {
+    private fun closeAtExit(loop: RunSyncLoop, graceNanos: Long) {
         try {
-            loop.closing.shutdown(RunSyncLoop.DEFAULT_GRACE_NANOS)
+            loop.closing.shutdown(graceNanos)
         } catch (missing: LinkageError) {
             // Standard error, not the logger: the logger's classes may be the ones that cannot be loaded.
             System.err.println(
