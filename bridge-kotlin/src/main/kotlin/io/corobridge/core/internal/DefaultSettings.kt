@@ -33,17 +33,17 @@ internal class DefaultSettings private constructor(
     }
 
     internal companion object {
-        /** The settings in [lookup]: a system property's value for its name, or else an environment variable's. */
+        /** The settings given: for each, the [property] of its name, or else the [environment] variable. */
         fun read(property: (String) -> String?, environment: (String) -> String?): DefaultSettings {
+            /** The setting's value, trimmed, and where it came from, as an error names it. */
             fun value(name: String): Pair<String, String>? {
                 val key = "corobridge.$name"
-                property(key)?.let { return key to it.trim() }
+                property(key)?.let { return "system property $key" to it.trim() }
                 val variable = "COROBRIDGE_" + name.replace(Regex("([a-z])([A-Z])"), "$1_$2").uppercase()
                 return environment(variable)?.let { "environment variable $variable" to it.trim() }
             }
             fun <T> parse(name: String, what: String, convert: (String) -> T?): T? {
-                val (source, text) = value(name) ?: return null
-                val described = if (source.startsWith("environment")) source else "system property $source"
+                val (described, text) = value(name) ?: return null
                 return try {
                     convert(text)
                 } catch (_: IllegalArgumentException) {

@@ -17,13 +17,7 @@ import java.util.concurrent.CountDownLatch
 private val newThreadCalls = java.util.concurrent.atomic.AtomicLong()
 
 /** A blocking call of [body] on a new thread with its own event loop; see RunOn.NEW_THREAD. */
-internal fun <T> RunSyncLoop.callOnNewThread(body: Any, timeoutNanos: Long): T {
-    if (Thread.currentThread().isInterrupted) {
-        throw java.util.concurrent.CancellationException(
-            "the calling thread was interrupted before the call on loop \"$name\" started; it was not run"
-        )
-    }
-    closing.checkOpen()
+internal fun <T> RunSyncLoop.callOnNewThread(body: Any, timeoutNanos: Long): T = countedBlockingCall {
     val outcome = arrayOfNulls<Any>(2) // [0] the value, [1] the failure
     val answered = CountDownLatch(1)
     lateinit var call: CallerThreadCall<T>
@@ -39,7 +33,6 @@ internal fun <T> RunSyncLoop.callOnNewThread(body: Any, timeoutNanos: Long): T {
         }, "corobridge-loop-$name-call-${newThreadCalls.incrementAndGet()}").also { it.isDaemon = true }
     }
     call = CallerThreadCall(this, body, runner)
-    counters.callsStarted.increment()
     var interrupted = false
     try {
         runner.start()
@@ -63,12 +56,11 @@ internal fun <T> RunSyncLoop.callOnNewThread(body: Any, timeoutNanos: Long): T {
             }
         }
     } finally {
-        counters.callsEnded.increment()
         if (interrupted) Thread.currentThread().interrupt()
     }
     // The latch orders the runner's writes before these reads.
     val failure = outcome[1] as Throwable?
     if (failure != null) throw CalledFrom.attach(failure, name)
     @Suppress("UNCHECKED_CAST")
-    return outcome[0] as T
+    outcome[0] as T
 }

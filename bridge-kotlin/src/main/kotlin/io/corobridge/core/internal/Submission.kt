@@ -24,10 +24,17 @@ private const val UNBOUNDED_NANOS = Long.MAX_VALUE / 4
 
 /** A blocking call of [body] (a suspend lambda or a SuspendCall) on the loop; see RunSyncLoop.runSync. */
 internal fun <T> RunSyncLoop.callBlocking(body: Any, timeoutNanos: Long): T =
+    fromThisThread(body, timeoutNanos) { callHere(body, timeoutNanos) }
+
+/**
+ * A blocking call made on this thread whose caller waits for another thread to run it ([wait]): on a loop thread
+ * it re-enters (see Reentry), and a worker thread lends its limiter slot while it waits.
+ */
+private inline fun <T> RunSyncLoop.fromThisThread(body: Any, timeoutNanos: Long, wait: () -> T): T =
     when (val current = Thread.currentThread()) {
         is LoopThread -> reenter(body, timeoutNanos)
-        is WorkerThread -> current.lendingSlot { callHere(body, timeoutNanos) }
-        else -> callHere(body, timeoutNanos)
+        is WorkerThread -> current.lendingSlot(wait)
+        else -> wait()
     }
 
 /** A blocking call run where [runOn] says. */
@@ -37,16 +44,26 @@ internal fun <T> RunSyncLoop.callBlockingOn(runOn: RunOn, body: Any, timeoutNano
         // A worker thread keeps its slot: it runs the call itself rather than waiting for the loop.
         RunOn.CALLER_THREAD ->
             if (Thread.currentThread() is LoopThread) reenter(body, timeoutNanos) else callHere(body, timeoutNanos, true)
-        RunOn.NEW_THREAD -> when (val current = Thread.currentThread()) {
-            is LoopThread -> reenter(body, timeoutNanos)
-            // A worker lends its slot while it waits, as for a call on the loop.
-            is WorkerThread -> current.lendingSlot { callOnNewThread(body, timeoutNanos) }
-            else -> callOnNewThread(body, timeoutNanos)
-        }
+        RunOn.NEW_THREAD -> fromThisThread(body, timeoutNanos) { callOnNewThread(body, timeoutNanos) }
     }
 
 /** A blocking call from a thread that may wait: runs it on the loop, or on this thread if [onCaller]. */
-internal fun <T> RunSyncLoop.callHere(body: Any, timeoutNanos: Long, onCaller: Boolean = false): T {
+internal fun <T> RunSyncLoop.callHere(body: Any, timeoutNanos: Long, onCaller: Boolean = false): T =
+    countedBlockingCall {
+        val call = if (onCaller) CallerThreadCall(this, body) else BlockingCall<T>(this, body)
+        if (call is CallerThreadCall) {
+            call.runHere(timeoutNanos)
+        } else {
+            submit(call)
+            call.await(timeoutNanos)
+        }
+    }
+
+/**
+ * What every blocking call does around its wait ([wait]): refuses a caller already interrupted and a closed loop,
+ * counts the call in the loop's statistics, and records its JFR event.
+ */
+internal inline fun <T> RunSyncLoop.countedBlockingCall(wait: () -> T): T {
     if (Thread.currentThread().isInterrupted) {
         throw java.util.concurrent.CancellationException(
             "the calling thread was interrupted before the call on loop \"$name\" started; it was not run"
@@ -55,12 +72,9 @@ internal fun <T> RunSyncLoop.callHere(body: Any, timeoutNanos: Long, onCaller: B
     closing.checkOpen()
     val event = CallEvent()
     event.begin()
-    val call = if (onCaller) CallerThreadCall(this, body) else BlockingCall<T>(this, body)
     counters.callsStarted.increment()
     try {
-        if (call is CallerThreadCall) return call.runHere(timeoutNanos)
-        submit(call)
-        return call.await(timeoutNanos)
+        return wait()
     } finally {
         counters.callsEnded.increment()
         if (event.shouldCommit()) {
