@@ -3,6 +3,7 @@ package io.corobridge;
 import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.GatherScope;
+import io.corobridge.core.Outcome;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.core.SuspendCall;
@@ -13,6 +14,9 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
+import java.util.stream.Stream;
+import kotlinx.coroutines.flow.Flow;
+import kotlinx.coroutines.jdk9.ReactiveFlowKt;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -143,6 +147,103 @@ public final class Bridge {
     public static <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(
             int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
         return defaultBridge().gatherAsync(maxConcurrency, calls);
+    }
+
+    /**
+     * Runs the calls at once on the default loop and returns how each one ended, in call order, blocking until
+     * the last has ended: a failure cancels nothing and is returned, unchanged, as that call's {@link Outcome}.
+     * See {@link LoopBridge#gatherSettled(List)}.
+     *
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> List<Outcome<T>> gatherSettled(
+            List<? extends SuspendCall<? extends T>> calls) {
+        return defaultBridge().gatherSettled(calls);
+    }
+
+    /**
+     * {@link #gatherSettled(List)} with at most {@code maxConcurrency} calls started and unfinished at once. See
+     * {@link LoopBridge#gatherSettled(int, List)}.
+     *
+     * @throws IllegalArgumentException if {@code maxConcurrency} is less than 1
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> List<Outcome<T>> gatherSettled(
+            int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
+        return defaultBridge().gatherSettled(maxConcurrency, calls);
+    }
+
+    /**
+     * Starts the calls at once on the default loop and returns a future of how each one ended, in call order;
+     * cancelling it cancels every call still running. See {@link LoopBridge#gatherSettledAsync(List)}.
+     *
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> CompletableFuture<List<Outcome<T>>> gatherSettledAsync(
+            List<? extends SuspendCall<? extends T>> calls) {
+        return defaultBridge().gatherSettledAsync(calls);
+    }
+
+    /**
+     * {@link #gatherSettledAsync(List)} with at most {@code maxConcurrency} calls started and unfinished at once.
+     * See {@link LoopBridge#gatherSettledAsync(int, List)}.
+     *
+     * @throws IllegalArgumentException if {@code maxConcurrency} is less than 1
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> CompletableFuture<List<Outcome<T>>> gatherSettledAsync(
+            int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
+        return defaultBridge().gatherSettledAsync(maxConcurrency, calls);
+    }
+
+    /**
+     * Returns a {@link Stream} of the elements a Kotlin {@code Flow} emits, read on the calling thread while the
+     * flow is collected on the default loop; closing the stream cancels the flow. See
+     * {@link LoopBridge#stream(Flow)}.
+     *
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> Stream<T> stream(Flow<? extends T> flow) {
+        return defaultBridge().stream(flow);
+    }
+
+    /**
+     * {@link #stream(Flow)} with the flow running at most {@code buffer} elements ahead of the reader. See
+     * {@link LoopBridge#stream(int, Flow)}.
+     *
+     * @throws IllegalArgumentException if {@code buffer} is less than 1
+     * @since 0.2
+     */
+    public static <T extends @Nullable Object> Stream<T> stream(int buffer, Flow<? extends T> flow) {
+        return defaultBridge().stream(buffer, flow);
+    }
+
+    /**
+     * Returns a {@link java.util.concurrent.Flow.Publisher} of the elements a Kotlin {@code Flow} emits, collected
+     * on the default loop for each subscriber. See {@link LoopBridge#publisher(Flow)}.
+     *
+     * @since 0.2
+     */
+    public static <T> java.util.concurrent.Flow.Publisher<T> publisher(Flow<? extends T> flow) {
+        return defaultBridge().publisher(flow);
+    }
+
+    /**
+     * Returns a Kotlin {@code Flow} of the elements a {@link java.util.concurrent.Flow.Publisher} publishes, to pass
+     * to a suspend function that takes a flow: {@code Bridge.sync(c -> uploads.store(Bridge.flow(publisher), c))}.
+     *
+     * <p>Each collection of the flow subscribes to the publisher once, requests elements in batches as the
+     * collector takes them, and cancels its subscription when the collection ends or is cancelled; a failure the
+     * publisher signals is what the collection throws. No loop is involved: the flow is collected by whichever
+     * coroutine collects it. Built on kotlinx-coroutines-jdk9 (Kotlin code calls its {@code asFlow()}).
+     *
+     * @since 0.2
+     */
+    public static <T> Flow<T> flow(java.util.concurrent.Flow.Publisher<? extends T> publisher) {
+        Objects.requireNonNull(publisher, "publisher must not be null");
+        @SuppressWarnings("unchecked") // a publisher only hands elements out, so one of a subtype is one of T
+        java.util.concurrent.Flow.Publisher<T> elements = (java.util.concurrent.Flow.Publisher<T>) publisher;
+        return ReactiveFlowKt.asFlow(elements);
     }
 
     /**

@@ -5,9 +5,11 @@ import io.corobridge.core.BackgroundTasksKt;
 import io.corobridge.core.ConcurrencyLimits;
 import io.corobridge.core.ConcurrencyLimitsKt;
 import io.corobridge.core.FacadesKt;
+import io.corobridge.core.FlowsKt;
 import io.corobridge.core.GatherKt;
 import io.corobridge.core.GatherScope;
 import io.corobridge.core.GatherScopeKt;
+import io.corobridge.core.Outcome;
 import io.corobridge.core.RunOn;
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.core.ShutdownCallbacksKt;
@@ -21,6 +23,8 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
+import java.util.stream.Stream;
+import kotlinx.coroutines.flow.Flow;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -219,6 +223,119 @@ public final class LoopBridge {
     public <T extends @Nullable Object> CompletableFuture<List<T>> gatherAsync(
             int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
         return loop.runAsync(GatherKt.gatherCall(checked(calls), maxConcurrency));
+    }
+
+    /**
+     * Runs the calls at once on this bridge's loop and returns how each one ended, in the order of the calls,
+     * blocking the calling thread until the last has ended: an {@link Outcome} holding its value or the exception
+     * it threw, unchanged. Prefect's {@code gather(..., return_exceptions=True)}.
+     *
+     * <p>Every call runs to its end: a failure cancels nothing, and nothing is thrown for it. The calls run as
+     * coroutines on the loop thread, interleaving as they suspend. Interrupting the waiting thread, or the loop
+     * closing, cancels every call still running (calls not yet started never start); this then behaves as
+     * {@link #sync(SuspendCall)} does. The list is copied when this is called.
+     *
+     * <pre>{@code
+     * List<Outcome<User>> outcomes = Bridge.gatherSettled(ids.stream()
+     *         .map(id -> (SuspendCall<User>) c -> users.load(id, c)).toList());
+     * }</pre>
+     *
+     * @throws NullPointerException if {@code calls} or one of its elements is null (the message names the index)
+     * @since 0.2
+     */
+    public <T extends @Nullable Object> List<Outcome<T>> gatherSettled(List<? extends SuspendCall<? extends T>> calls) {
+        return loop.runSync(GatherKt.gatherSettledCall(checked(calls), Integer.MAX_VALUE));
+    }
+
+    /**
+     * {@link #gatherSettled(List)} with at most {@code maxConcurrency} calls started and unfinished at once.
+     *
+     * @throws IllegalArgumentException if {@code maxConcurrency} is less than 1
+     * @since 0.2
+     */
+    public <T extends @Nullable Object> List<Outcome<T>> gatherSettled(
+            int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
+        return loop.runSync(GatherKt.gatherSettledCall(checked(calls), maxConcurrency));
+    }
+
+    /**
+     * Starts the calls at once on this bridge's loop and returns a future of how each one ended, in call order,
+     * without blocking. The future completes on the loop thread once every call has ended; it fails only if the
+     * gather itself is cancelled. Cancelling the future cancels every call still running.
+     *
+     * @since 0.2
+     */
+    public <T extends @Nullable Object> CompletableFuture<List<Outcome<T>>> gatherSettledAsync(
+            List<? extends SuspendCall<? extends T>> calls) {
+        return loop.runAsync(GatherKt.gatherSettledCall(checked(calls), Integer.MAX_VALUE));
+    }
+
+    /**
+     * {@link #gatherSettledAsync(List)} with at most {@code maxConcurrency} calls started and unfinished at once.
+     *
+     * @throws IllegalArgumentException if {@code maxConcurrency} is less than 1
+     * @since 0.2
+     */
+    public <T extends @Nullable Object> CompletableFuture<List<Outcome<T>>> gatherSettledAsync(
+            int maxConcurrency, List<? extends SuspendCall<? extends T>> calls) {
+        return loop.runAsync(GatherKt.gatherSettledCall(checked(calls), maxConcurrency));
+    }
+
+    /**
+     * Returns a {@link Stream} of the elements a Kotlin {@code Flow} emits, read on the calling thread in the order
+     * emitted while the flow is collected on this bridge's loop. Close it: best with try-with-resources.
+     *
+     * <pre>{@code
+     * try (Stream<Order> orders = bridge.stream(service.orders(customer))) {
+     *     orders.filter(Order::isOpen).limit(10).forEach(this::show);
+     * }
+     * }</pre>
+     *
+     * <p>The first read starts the flow. A read blocks while no element is ready; the flow runs at most 64
+     * elements ahead of the reader (see {@link #stream(int, Flow)}). If the flow fails, the reader gets its
+     * exception unchanged, checked ones too, after the elements emitted before it.
+     *
+     * <p>Closing the stream cancels the flow and returns once its {@code finally} blocks have run; reading a
+     * closed stream throws {@link IllegalStateException}. A stream dropped unclosed is cancelled once garbage
+     * collected. Interrupting the reading thread cancels the flow, waits for it, sets the interrupt flag again and
+     * throws {@link CancellationException}, as does a read after the loop closed. Read on a loop thread, the
+     * flow runs on a new thread rather than deadlocking (or, under {@code ReentryPolicy.FAIL}, the read throws
+     * {@link IllegalStateException}).
+     *
+     * @since 0.2
+     */
+    public <T extends @Nullable Object> Stream<T> stream(Flow<? extends T> flow) {
+        Objects.requireNonNull(flow, "flow must not be null");
+        return FlowsKt.stream(loop, flow);
+    }
+
+    /**
+     * {@link #stream(Flow)} with the flow running at most {@code buffer} elements ahead of the reader: that many
+     * wait in the buffer and the flow is suspended in {@code emit} of the next, until the reader has taken half.
+     *
+     * @throws IllegalArgumentException if {@code buffer} is less than 1
+     * @since 0.2
+     */
+    public <T extends @Nullable Object> Stream<T> stream(int buffer, Flow<? extends T> flow) {
+        Objects.requireNonNull(flow, "flow must not be null");
+        return FlowsKt.stream(loop, flow, buffer);
+    }
+
+    /**
+     * Returns a {@link java.util.concurrent.Flow.Publisher} of the elements a Kotlin {@code Flow} emits, collected
+     * on this bridge's loop once per subscriber, with the Reactive Streams rules (demand, cancellation, one
+     * signal at a time) kept by kotlinx-coroutines-jdk9.
+     *
+     * <p>The subscriber's methods run on the loop thread: keep them short. {@code cancel()} cancels the flow; a
+     * failure of the flow reaches {@code onError} unchanged; a {@code null} element ends the subscription with
+     * {@code onError(NullPointerException)}. Closing the loop cancels every subscription with
+     * {@code onError(CancellationException)}.
+     *
+     * @since 0.2
+     */
+    public <T> java.util.concurrent.Flow.Publisher<T> publisher(Flow<? extends T> flow) {
+        Objects.requireNonNull(flow, "flow must not be null");
+        return FlowsKt.publisher(loop, flow);
     }
 
     /**

@@ -37,7 +37,7 @@ final class TestThreads {
     }
 
     /**
-     * Waits until {@code thread} is parked inside a corobridge blocking call (its stack shows the call's wait),
+     * Waits until {@code thread} is parked inside a corobridge blocking call or stream read (its stack shows the wait),
      * with a 10 s deadline. No latch can say "the thread has entered the wait", so this watches the thread;
      * its state alone is not enough, as a thread may park briefly elsewhere first (class loading, say).
      */
@@ -60,6 +60,10 @@ final class TestThreads {
             if (frame.getClassName().equals("io.corobridge.core.internal.BlockingCall")
                     && frame.getMethodName().equals("await")) {
                 return true;
+            }
+            if (frame.getClassName().equals("io.corobridge.core.internal.FlowSource")
+                    && frame.getMethodName().equals("awaitReadable")) {
+                return true; // a read of Bridge.stream, waiting for the flow's next element
             }
         }
         return false;

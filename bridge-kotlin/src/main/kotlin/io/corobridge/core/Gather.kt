@@ -7,6 +7,9 @@ import java.util.concurrent.atomic.AtomicReference
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.cancelChildren
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
+import kotlinx.coroutines.isActive
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.supervisorScope
 import kotlinx.coroutines.yield
@@ -31,7 +34,7 @@ import kotlinx.coroutines.yield
  */
 public suspend fun <T> gather(calls: List<suspend () -> T>, maxConcurrency: Int = Int.MAX_VALUE): List<T> {
     requireConcurrency(maxConcurrency)
-    return gatherAll(ArrayList<Any>(calls), maxConcurrency)
+    return gatherAll(ArrayList<Any>(calls), maxConcurrency, settle = false)
 }
 
 /**
@@ -45,7 +48,43 @@ public suspend fun <T> gather(calls: List<suspend () -> T>, maxConcurrency: Int 
 public fun <T> gatherCall(calls: List<SuspendCall<T>>, maxConcurrency: Int = Int.MAX_VALUE): SuspendCall<List<T>> {
     requireConcurrency(maxConcurrency)
     val copy = ArrayList<Any>(calls)
-    return CallBodies.asCall { gatherAll<T>(copy, maxConcurrency) }
+    return CallBodies.asCall { gatherAll<T>(copy, maxConcurrency, settle = false) }
+}
+
+/**
+ * Runs [calls] at once and returns how each one ended, in the order of the calls: an [Outcome] holding its value
+ * or the exception it threw, unchanged. Prefect's `asyncio.gather(..., return_exceptions=True)`.
+ *
+ * Every call runs to its end: a failure cancels nothing, and this returns once the last call has ended. Calls
+ * run as coroutines of the caller, on the caller's dispatcher, and [maxConcurrency] bounds them as it does for
+ * [gather]. A call that ends with a [CancellationException] of its own (not the gather's) is a failure like
+ * any other; every [Throwable] a call throws is an outcome, errors included.
+ *
+ * Cancellable: if the calling coroutine is cancelled, every call still running is cancelled, calls not yet
+ * started never start, and this throws [CancellationException] once they have finished.
+ *
+ * @throws IllegalArgumentException if [maxConcurrency] is less than 1
+ * @since 0.2
+ */
+public suspend fun <T> gatherSettled(calls: List<suspend () -> T>, maxConcurrency: Int = Int.MAX_VALUE): List<Outcome<T>> {
+    requireConcurrency(maxConcurrency)
+    return gatherAll(ArrayList<Any>(calls), maxConcurrency, settle = true)
+}
+
+/**
+ * [gatherSettled] for calls in continuation-passing form, as Java writes them, packaged as one call for
+ * [RunSyncLoop.runSync] or [RunSyncLoop.runAsync] to run. The list is copied here.
+ *
+ * @throws IllegalArgumentException if [maxConcurrency] is less than 1
+ * @since 0.2
+ */
+public fun <T> gatherSettledCall(
+    calls: List<SuspendCall<T>>,
+    maxConcurrency: Int = Int.MAX_VALUE,
+): SuspendCall<List<Outcome<T>>> {
+    requireConcurrency(maxConcurrency)
+    val copy = ArrayList<Any>(calls)
+    return CallBodies.asCall { gatherAll<Outcome<T>>(copy, maxConcurrency, settle = true) }
 }
 
 
@@ -55,9 +94,10 @@ private fun requireConcurrency(maxConcurrency: Int) {
 
 /**
  * Runs the calls ([SuspendCall]s or suspend lambdas) with at most [maxConcurrency] workers, each taking
- * the next unstarted call until none is left or one has failed.
+ * the next unstarted call until none is left or one has failed; or, if [settle], until none is left, each
+ * result an [Outcome] (then [R] is `Outcome<T>`).
  */
-private suspend fun <T> gatherAll(calls: List<Any>, maxConcurrency: Int): List<T> {
+private suspend fun <R> gatherAll(calls: List<Any>, maxConcurrency: Int, settle: Boolean): List<R> {
     if (calls.isEmpty()) return emptyList()
     val results = arrayOfNulls<Any?>(calls.size)
     val failure = FirstFailure()
@@ -75,16 +115,23 @@ private suspend fun <T> gatherAll(calls: List<Any>, maxConcurrency: Int): List<T
             // the dispatcher's queue; the next worker starts when this one first suspends.
             launch(start = CoroutineStart.UNDISPATCHED) {
                 var ran = 0
-                while (!failure.happened) {
+                while (!failure.happened && isActive) {
                     val index = next.getAndIncrement()
                     if (index >= calls.size) break
                     try {
-                        results[index] = CallBodies.run<T>(calls[index])
+                        val value = CallBodies.run<Any?>(calls[index])
+                        results[index] = if (settle) Outcome.success(value) else value
                     } catch (e: Throwable) {
-                        if (failure.record(e)) {
-                            group.coroutineContext.cancelChildren(CancellationException("another call in the gather failed", e))
+                        if (settle) {
+                            // The gather's own cancellation ends the worker; a call's own is its outcome.
+                            currentCoroutineContext().ensureActive()
+                            results[index] = Outcome.failure<Any?>(e)
+                        } else {
+                            if (failure.record(e)) {
+                                group.coroutineContext.cancelChildren(CancellationException("another call in the gather failed", e))
+                            }
+                            break
                         }
-                        break
                     }
                     // Calls that return without suspending run one after another here, but not forever.
                     if (++ran % CHECK_EVERY == 0 && System.nanoTime() - sliceStart >= SLICE_NANOS) {
@@ -102,7 +149,7 @@ private suspend fun <T> gatherAll(calls: List<Any>, maxConcurrency: Int): List<T
     }
     failure.first?.let { throw it }
     @Suppress("UNCHECKED_CAST")
-    return Collections.unmodifiableList(results.asList()) as List<T>
+    return Collections.unmodifiableList(results.asList()) as List<R>
 }
 
 /**

@@ -16,34 +16,49 @@ private val logger: System.Logger = System.getLogger(RunSyncLoop::class.java.nam
 /** A blocking call of [body] made on a loop thread; [warn] is false when the caller has warned already. */
 internal fun <T> RunSyncLoop.reenter(body: Any, timeoutNanos: Long, warn: Boolean = true): T {
     closing.checkOpen() // a closing loop refuses the call whichever thread it would run on (a shutdown callback's, say)
+    admitReentry(
+        "a blocking call into loop \"$name\"",
+        "From coroutine code call the suspend function directly; from Java use the future-returning " +
+            "form (Bridge.async) and add a dependent stage instead of waiting.",
+        warn,
+    )
+    val helper = reentryHelper()
+    try {
+        return helper.callHere(body, timeoutNanos)
+    } finally {
+        helper.closing.shutdown(RunSyncLoop.DEFAULT_GRACE_NANOS)
+    }
+}
+
+/**
+ * Applies the re-entry policy to [what], which is about to make this loop thread wait for work it would have
+ * to run itself: throws [IllegalStateException] under FAIL; under NEW_THREAD returns, having warned once per
+ * call site unless [warn] is false. [advice] says what to do instead.
+ */
+internal fun RunSyncLoop.admitReentry(what: String, advice: String, warn: Boolean = true) {
     val site = CallSites.current()
-    val here = Thread.currentThread().name
-    val problem = "a blocking call into loop \"$name\" was made on loop thread \"$here\" at $site"
-    val advice = "From coroutine code call the suspend function directly; from Java use the future-returning " +
-        "form (Bridge.async) and add a dependent stage instead of waiting."
+    val problem = "$what was made on loop thread \"${Thread.currentThread().name}\" at $site"
     when (reentryPolicy) {
         ReentryPolicy.FAIL -> throw IllegalStateException(
             "$problem; waiting there would deadlock, because a loop cannot run a call while its own thread " +
                 "waits for it. $advice (Set reentryPolicy = NEW_THREAD to run such calls on a new thread.)"
         )
-        ReentryPolicy.NEW_THREAD -> {
-            if (warn && CallSites.firstTime(site)) {
-                logger.log(
-                    System.Logger.Level.WARNING,
-                    "$problem; it runs on a new thread with its own event loop instead of deadlocking. " +
-                        "$advice This warning is given once per call site."
-                )
-            }
-            val helper = RunSyncLoop("$name-reentry-${reentries.incrementAndGet()}", isDefault = false)
-            helper.failureHandler = failureHandler
-            helper.reentryParent = this
-            try {
-                return helper.callHere(body, timeoutNanos)
-            } finally {
-                helper.closing.shutdown(RunSyncLoop.DEFAULT_GRACE_NANOS)
-            }
+        ReentryPolicy.NEW_THREAD -> if (warn && CallSites.firstTime(site)) {
+            logger.log(
+                System.Logger.Level.WARNING,
+                "$problem; it runs on a new thread with its own event loop instead of deadlocking. " +
+                    "$advice This warning is given once per call site."
+            )
         }
     }
+}
+
+/** A loop made to run work re-entered from a loop thread of this one; whoever makes it closes it. */
+internal fun RunSyncLoop.reentryHelper(): RunSyncLoop {
+    val helper = RunSyncLoop("$name-reentry-${reentries.incrementAndGet()}", isDefault = false)
+    helper.failureHandler = failureHandler
+    helper.reentryParent = this
+    return helper
 }
 
 /**

@@ -147,10 +147,25 @@ internal fun RunSyncLoop.refuseAll(chain: QueuedTask?, steps: MutableList<Dispat
     }
 }
 
-/** Runs a coroutine step dispatched to the closed loop elsewhere, after cancelling its coroutine. */
+/**
+ * Runs a coroutine step dispatched to the closed loop elsewhere, after cancelling its coroutine, unless the
+ * coroutine says it ends itself (see [EndsItselfOffLoop]).
+ */
 internal fun RunSyncLoop.moveOff(context: CoroutineContext, task: Runnable) {
-    context.cancel(CancellationException("loop \"$name\" is closed; the coroutine finishes on Dispatchers.IO"))
+    if (context[EndsItselfOffLoop] == null) {
+        context.cancel(CancellationException("loop \"$name\" is closed; the coroutine finishes on Dispatchers.IO"))
+    }
     Dispatchers.IO.dispatch(context, task)
+}
+
+/**
+ * Marks a coroutine that sees for itself that its loop has closed and ends as it must, so a step dispatched to
+ * the closed loop moves off it uncancelled. A kotlinx publisher's subscription needs it: cancelled before its
+ * first step, it would end without ever telling its subscriber.
+ */
+internal object EndsItselfOffLoop : CoroutineContext.Element, CoroutineContext.Key<EndsItselfOffLoop> {
+    override val key: CoroutineContext.Key<*>
+        get() = this
 }
 
 /** A positive java.time timeout in nanoseconds, or NO_TIMEOUT for one too long to be a deadline. */
