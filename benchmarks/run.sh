@@ -70,6 +70,7 @@ for java in "${javas[@]}"; do
   jmh floor FloorBenchmark
   jmh gather GatherBenchmark "${gather[@]}"
   jmh features FeatureCostBenchmark
+  jmh stream StreamBenchmark
   for threads in 2 4 8; do
     jmh "multi-t$threads" MultiCallerBenchmark -t "$threads" "${multi[@]}"
   done

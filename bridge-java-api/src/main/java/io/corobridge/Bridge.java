@@ -2,6 +2,7 @@ package io.corobridge;
 
 import io.corobridge.core.BackgroundTask;
 import io.corobridge.core.ConcurrencyLimits;
+import io.corobridge.core.FlowsKt;
 import io.corobridge.core.GatherScope;
 import io.corobridge.core.Outcome;
 import io.corobridge.core.RunOn;
@@ -16,7 +17,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
 import kotlinx.coroutines.flow.Flow;
-import kotlinx.coroutines.jdk9.ReactiveFlowKt;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -234,8 +234,10 @@ public final class Bridge {
      *
      * <p>Each collection of the flow subscribes to the publisher once, requests elements in batches as the
      * collector takes them, and cancels its subscription when the collection ends or is cancelled; a failure the
-     * publisher signals is what the collection throws. No loop is involved: the flow is collected by whichever
-     * coroutine collects it. Built on kotlinx-coroutines-jdk9 (Kotlin code calls its {@code asFlow()}).
+     * publisher signals is what the collection throws. A publisher that sends {@code null} or more than was
+     * requested ends the collection with {@link NullPointerException} or {@link IllegalStateException} naming the
+     * rule it broke. No loop is involved: the flow is collected by whichever coroutine collects it. Built on
+     * kotlinx-coroutines-jdk9 (Kotlin code calls {@code publisher.toFlow()}).
      *
      * @since 0.2
      */
@@ -243,7 +245,7 @@ public final class Bridge {
         Objects.requireNonNull(publisher, "publisher must not be null");
         @SuppressWarnings("unchecked") // a publisher only hands elements out, so one of a subtype is one of T
         java.util.concurrent.Flow.Publisher<T> elements = (java.util.concurrent.Flow.Publisher<T>) publisher;
-        return ReactiveFlowKt.asFlow(elements);
+        return FlowsKt.toFlow(elements);
     }
 
     /**

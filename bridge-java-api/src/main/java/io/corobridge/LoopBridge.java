@@ -328,7 +328,8 @@ public final class LoopBridge {
      *
      * <p>The subscriber's methods run on the loop thread: keep them short. {@code cancel()} cancels the flow; a
      * failure of the flow reaches {@code onError} unchanged; a {@code null} element ends the subscription with
-     * {@code onError(NullPointerException)}. Closing the loop cancels every subscription with
+     * {@code onError(NullPointerException)}, and {@code request(n)} with {@code n <= 0} with
+     * {@code onError(IllegalArgumentException)}. Closing the loop cancels every subscription with
      * {@code onError(CancellationException)}.
      *
      * @since 0.2

@@ -4,18 +4,22 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.corobridge.core.RunSyncLoop;
 import io.corobridge.fixtures.Feeds;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Flow;
 import java.util.concurrent.SubmissionPublisher;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import kotlin.Unit;
@@ -135,5 +139,59 @@ class PublisherTest {
         int sum = bridge.sync(c -> feeds.sum(Bridge.flow(publisher), c));
         producer.join();
         assertEquals(5050, sum);
+    }
+
+    @Test
+    void aBadRequestEndsTheSubscriptionWithAnErrorAndANullSubscriberIsNamed() throws Exception {
+        AtomicInteger emitted = new AtomicInteger();
+        Recorder<Integer> recorder = new Recorder<>();
+        bridge.publisher(feeds.numbers(5, emitted)).subscribe(recorder);
+        recorder.subscription.request(0);
+        recorder.done.await();
+        IllegalArgumentException error = assertInstanceOf(IllegalArgumentException.class, recorder.error.get());
+        assertEquals("request(n) needs n > 0, was 0 (Reactive Streams rule 3.9)", error.getMessage());
+        assertEquals(0, emitted.get());
+        NullPointerException npe = assertThrows(NullPointerException.class, () -> bridge.publisher(feeds.numbers(1, emitted)).subscribe(null));
+        assertEquals("subscriber must not be null", npe.getMessage());
+    }
+
+    /** A publisher that, asked for anything, sends {@code items} at once and completes, whatever was asked. */
+    private static Flow.Publisher<Integer> sending(Integer... items) {
+        return subscriber -> subscriber.onSubscribe(new Flow.Subscription() {
+            private boolean sent;
+
+            @Override public void request(long n) {
+                if (sent) return;
+                sent = true;
+                for (Integer item : items) subscriber.onNext(item);
+                subscriber.onComplete();
+            }
+
+            @Override public void cancel() {}
+        });
+    }
+
+    @Test
+    void aPublisherThatSendsNullFailsTheFlowInsteadOfEndingItSilently() {
+        NullPointerException npe = assertThrows(NullPointerException.class,
+                () -> bridge.sync(c -> feeds.sum(Bridge.flow(sending(1, null, 3)), c)));
+        assertTrue(npe.getMessage().contains("sent null, which Reactive Streams forbid (rule 2.13)"), npe.getMessage());
+    }
+
+    @Test
+    void aPublisherThatIgnoresDemandIsNamed() {
+        Integer[] many = new Integer[200];
+        Arrays.fill(many, 1);
+        IllegalStateException error = assertThrows(IllegalStateException.class,
+                () -> bridge.sync(c -> feeds.sum(Bridge.flow(sending(many)), c)));
+        assertTrue(error.getMessage().contains("sent more elements than were requested (Reactive Streams rule 1.1)"),
+                error.getMessage());
+    }
+
+    @Test
+    void aPublisherThatNeverSubscribesTimesOutCleanly() {
+        Flow.Publisher<Integer> silent = subscriber -> { };
+        assertThrows(TimeoutException.class,
+                () -> bridge.sync(Duration.ofMillis(100), c -> feeds.sum(Bridge.flow(silent), c)));
     }
 }

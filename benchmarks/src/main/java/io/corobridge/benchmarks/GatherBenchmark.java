@@ -61,6 +61,30 @@ public class GatherBenchmark {
         return bridge.gather(8, calls);
     }
 
+    /** {@code Bridge.gatherSettled}: every call's outcome, in order. */
+    @Benchmark
+    public Object bridgeGatherSettled() {
+        return bridge.gatherSettled(calls);
+    }
+
+    /** {@code Bridge.gatherSettled(8, calls)}. */
+    @Benchmark
+    public Object bridgeGatherSettledBounded8() {
+        return bridge.gatherSettled(8, calls);
+    }
+
+    /** {@code awaitAll} with {@code runCatching} in each {@code async}: a settled gather by hand, on the loop. */
+    @Benchmark
+    public Object awaitAllSettledOnLoop() {
+        return bridge.sync(c -> Baselines.awaitAllSettled(n, c));
+    }
+
+    /** The same with a {@code Semaphore(8)}. */
+    @Benchmark
+    public Object semaphoreBoundedSettled8OnLoop() {
+        return bridge.sync(c -> Baselines.semaphoreBoundedSettled(n, 8, c));
+    }
+
     @TearDown(Level.Trial)
     public void tearDown() {
         loop.close();

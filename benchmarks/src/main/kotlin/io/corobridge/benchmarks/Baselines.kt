@@ -7,7 +7,13 @@ import io.corobridge.core.runInWorkerThread
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.sync.Semaphore
 import kotlinx.coroutines.sync.withPermit
 import kotlinx.coroutines.withContext
@@ -38,6 +44,57 @@ object Baselines {
     suspend fun semaphoreBounded(n: Int, bound: Int): Int = coroutineScope {
         val permits = Semaphore(bound)
         (0 until n).map { async { permits.withPermit { it } } }.awaitAll().size
+    }
+
+    /** [awaitAll] with every call's outcome kept, as a settled gather does by hand: `runCatching` in each `async`. */
+    @JvmStatic
+    suspend fun awaitAllSettled(n: Int): Int = coroutineScope {
+        (0 until n).map { async { runCatching { it } } }.awaitAll().size
+    }
+
+    /** [semaphoreBounded] with every call's outcome kept. */
+    @JvmStatic
+    suspend fun semaphoreBoundedSettled(n: Int, bound: Int): Int = coroutineScope {
+        val permits = Semaphore(bound)
+        (0 until n).map { async { permits.withPermit { runCatching { it } } } }.awaitAll().size
+    }
+
+    /** A flow of 0 until [n], emitted without suspending: what StreamBenchmark reads. */
+    @JvmStatic
+    fun numbers(n: Int): Flow<Int> = flow { for (i in 0 until n) emit(i) }
+
+    /** Every element of [source] in one list: the shortcut that is not a stream. */
+    @JvmStatic
+    suspend fun toList(source: Flow<Int>): List<Int> = source.toList()
+
+    /**
+     * What a Java team writes today to read a flow on a thread of its own: the flow sent into a channel of 64 by
+     * a coroutine on [loop], and a blocking loop that takes each element with `runBlocking { receiveCatching() }`.
+     * Returns the sum of the elements.
+     */
+    @JvmStatic
+    fun channelRead(loop: RunSyncLoop, source: Flow<Int>): Long {
+        val channel = Channel<Int>(64)
+        val producer = loop.scope.launch {
+            try {
+                source.collect { channel.send(it) }
+                channel.close()
+            } catch (e: Throwable) {
+                channel.close(e)
+                throw e
+            }
+        }
+        var sum = 0L
+        try {
+            while (true) {
+                val next = channel.tryReceive().takeIf { it.isSuccess } ?: runBlocking { channel.receiveCatching() }
+                if (next.isClosed) break
+                sum += next.getOrThrow()
+            }
+        } finally {
+            producer.cancel()
+        }
+        return sum
     }
 
     /** [n] trivial blocking blocks handed one after another to [loop]'s worker threads, from the loop. */

@@ -2,7 +2,9 @@
 
 package io.corobridge.core
 
+import io.corobridge.core.internal.CheckedPublisher
 import io.corobridge.core.internal.EndsItselfOffLoop
+import io.corobridge.core.internal.LoopPublisher
 import io.corobridge.core.internal.streamOf
 import java.util.stream.Stream
 import kotlinx.coroutines.CancellationException
@@ -10,6 +12,7 @@ import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.job
+import kotlinx.coroutines.jdk9.asFlow
 import kotlinx.coroutines.jdk9.asPublisher
 
 /**
@@ -30,7 +33,8 @@ import kotlinx.coroutines.jdk9.asPublisher
  * (the same instance, checked ones too, with the reader's frames attached as [CalledFrom]) after the elements
  * emitted before it. Closing the stream (try-with-resources, or `close()` after an early exit such as
  * `findFirst` or `limit`) cancels the flow and returns once it has finished cancelling; on the thread that runs
- * the flow it returns at once. Reading a closed stream throws [IllegalStateException]. A stream dropped
+ * the flow it returns at once, and an interrupt ends the wait early (the flag stays set, the flow goes on
+ * cancelling). Reading a closed stream throws [IllegalStateException]. A stream dropped
  * without closing is cancelled once garbage-collected (by a `java.lang.ref.Cleaner` on a daemon thread named
  * `corobridge-stream-cleaner`); until then its flow stays suspended in `emit`, holding its buffer.
  *
@@ -62,7 +66,8 @@ private const val DEFAULT_STREAM_BUFFER = 64
  *
  * Built on kotlinx-coroutines-jdk9, which keeps the Reactive Streams rules: the flow emits only what the
  * subscriber has requested, each subscription collects the flow anew, `cancel()` cancels the collection,
- * and a failure of the flow reaches `onError` unchanged. The subscriber's methods run on the loop thread: keep
+ * and a failure of the flow reaches `onError` unchanged; `request(n)` with `n <= 0` cancels the subscription
+ * and signals `onError(IllegalArgumentException)` (rule 3.9). The subscriber's methods run on the loop thread: keep
  * them short, or hand the work on. A flow that emits `null`, which Reactive Streams forbid, ends its
  * subscription with `onError(NullPointerException)`. Closing the loop cancels every subscription, whose
  * subscribers get `onError` with a [java.util.concurrent.CancellationException]; subscribing to a closed loop's
@@ -91,5 +96,21 @@ public fun <T : Any> RunSyncLoop.publisher(flow: Flow<T>): java.util.concurrent.
             link.dispose()
         }
     }
-    return bound.asPublisher(dispatcher + EndsItselfOffLoop)
+    return LoopPublisher(bound.asPublisher(dispatcher + EndsItselfOffLoop), loop)
 }
+
+/**
+ * Returns a [Flow] of the elements this JDK publisher publishes, for suspend code (and, through Java's
+ * `Bridge.flow(publisher)`, for Java code that passes a publisher to a suspend function that takes a flow).
+ *
+ * kotlinx-coroutines-jdk9's `asFlow()`, with the publisher held to the Reactive Streams rules a broken one
+ * breaks: an element `null` ends the collection with a [NullPointerException], more elements than requested
+ * with an [IllegalStateException], both naming the publisher and the rule (kotlinx alone would end the flow
+ * silently at a `null`). Each collection subscribes once, requests elements in batches as it takes them, and
+ * cancels its subscription when it ends or is cancelled, also before the publisher has called `onSubscribe`;
+ * the publisher's `onError` is what the collection throws. No loop is involved: the flow is collected by
+ * whichever coroutine collects it.
+ *
+ * @since 0.2
+ */
+public fun <T : Any> java.util.concurrent.Flow.Publisher<T>.toFlow(): Flow<T> = CheckedPublisher(this).asFlow()

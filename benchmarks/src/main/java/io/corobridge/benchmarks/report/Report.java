@@ -120,6 +120,9 @@ public final class Report {
         for (String jdk : jdks) {
             features(jdk);
         }
+        for (String jdk : jdks) {
+            streams(jdk);
+        }
         idle();
         pythonComparison(base);
         line("## Reproduce");
@@ -472,14 +475,51 @@ public final class Report {
                 + " `Semaphore(8)`-guarded variant, both on the corobridge loop, and `CompletableFuture.allOf` over"
                 + " a single-thread executor. The bounded `Bridge.gather` starts 8 worker coroutines, and each runs"
                 + " one call after another in itself; a call that does not suspend needs no coroutine of its own, so"
-                + " its cost per call is little more than a slot in the result list.");
+                + " its cost per call is little more than a slot in the result list. The settled forms"
+                + " (`gatherSettled`, every outcome kept) stand against the same code with `runCatching` in each"
+                + " `async`. The last column is the time against that hand-written equivalent, measured in the same run.");
         line();
-        line("| benchmark | n | ms/op | B/op | B per call |");
-        line("|---|---|---|---|---|");
+        line("| benchmark | n | ms/op | B/op | B per call | × hand-written |");
+        line("|---|---|---|---|---|---|");
         for (Result r : gathers) {
+            String n = r.params().get("n");
+            String byHand = GATHER_BY_HAND.get(r.method());
+            String ratio = byHand == null ? "baseline" : ratioCell(Optional.of(r), gather(jdk, byHand, n)) + " `" + byHand + "`";
+            line("| `" + r.method() + "` | " + n + " | " + scoreCell(r) + " | " + bytes(r) + " | "
+                    + fmt(r.bytesPerOp() / Double.parseDouble(n)) + " | " + ratio + " |");
+        }
+        line();
+    }
+
+    /** Each corobridge gather and the hand-written code it stands against. */
+    private static final Map<String, String> GATHER_BY_HAND = Map.of(
+            "bridgeGather", "awaitAllOnLoop",
+            "bridgeGatherBounded8", "semaphoreBounded8OnLoop",
+            "bridgeGatherSettled", "awaitAllSettledOnLoop",
+            "bridgeGatherSettledBounded8", "semaphoreBoundedSettled8OnLoop");
+
+    /** A flow read from Java: Bridge.stream against a channel read by hand, in the same run. */
+    private void streams(String jdk) {
+        List<Result> streams = results.stream()
+                .filter(r -> r.jdk().equals(jdk) && r.benchmark().equals("StreamBenchmark")).toList();
+        if (streams.isEmpty()) {
+            return;
+        }
+        Optional<Result> byHand = streams.stream().filter(r -> r.method().equals("channelRunBlocking")).findFirst();
+        line("## A Kotlin flow read from Java (JDK " + jdk + ")");
+        line();
+        line("`StreamBenchmark`: a Java thread reads a flow of `n` numbers that the loop collects, and sums them:"
+                + " `Bridge.stream` (64 ahead, the default, and 1 ahead, where nearly every element is a hand-off)"
+                + " against the hand-written way, a channel of 64 filled on the loop and read with"
+                + " `runBlocking { receiveCatching() }` when no element is ready (`channelRunBlocking`), and"
+                + " against `Bridge.sync` of `flow.toList()`, which is no stream: it holds every element at once.");
+        line();
+        line("| benchmark | n | µs/op | ns per element | B/op | × `channelRunBlocking` |");
+        line("|---|---|---|---|---|---|");
+        for (Result r : streams) {
             double n = Double.parseDouble(r.params().get("n"));
-            line("| `" + r.method() + "` | " + r.params().get("n") + " | " + scoreCell(r) + " | " + bytes(r) + " | "
-                    + fmt(r.bytesPerOp() / n) + " |");
+            line("| `" + r.method() + "` | " + r.params().get("n") + " | " + scoreCell(r) + " | "
+                    + fmt(r.score() * 1000 / n) + " | " + bytes(r) + " | " + ratioCell(Optional.of(r), byHand) + " |");
         }
         line();
     }

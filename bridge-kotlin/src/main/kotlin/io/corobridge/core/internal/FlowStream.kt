@@ -266,9 +266,14 @@ private class FlowSource<T>(
     }
 }
 
-/** One Cleaner for every stream, its daemon thread started with the first stream. */
+/**
+ * One Cleaner for every stream, its daemon thread started with the first stream. The thread carries no context
+ * class loader: a Cleaner's thread ends once the Cleaner is unreachable and its actions have run, so when an
+ * application that loaded corobridge is undeployed, this one ends too instead of holding the loader.
+ */
 private object Cleaners {
     val cleaner: Cleaner = Cleaner.create { task ->
-        Thread(task, "corobridge-stream-cleaner").also { it.isDaemon = true }
+        LibraryThreads.create { Thread(LibraryThreads.group, task, "corobridge-stream-cleaner", 0, false) }
+            .also { it.contextClassLoader = null }
     }
 }
