@@ -5,11 +5,11 @@ import io.corobridge.core.RunSyncLoop
 import java.lang.ref.Cleaner
 import java.util.Spliterator
 import java.util.concurrent.CountDownLatch
-import java.util.concurrent.locks.ReentrantLock
+import java.util.concurrent.atomic.AtomicReference
+import java.util.concurrent.locks.LockSupport
 import java.util.function.Consumer
 import java.util.stream.Stream
 import java.util.stream.StreamSupport
-import kotlin.concurrent.withLock
 import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.coroutines.resume
 import kotlinx.coroutines.CancellableContinuation
@@ -29,9 +29,13 @@ import kotlinx.coroutines.suspendCancellableCoroutine
  * loop thread the re-entry policy applies (Reentry): the reader would block the thread the flow needs, so under
  * NEW_THREAD the flow runs on a loop made for it (closed when the flow ends) and under FAIL the read throws.
  *
- * The flow hands elements over through a buffer of `capacity` elements under one lock. The producer suspends
- * while the buffer is full; the reader blocks while it is empty, and wakes the producer once it has taken the
- * buffer down to half, so a fast flow and a slower reader pay one wake-up per half buffer, not one per element.
+ * The flow hands elements over through a ring of `capacity` slots with one writer and one reader, without locks:
+ * each side publishes its index with a volatile write and reads the other's. The producer suspends while the ring
+ * is full; the reader spins briefly, then parks, while it is empty. Each side announces that it waits (the
+ * producer's continuation, the reader's thread) before looking at the ring once more, and the other side looks
+ * for that announcement after moving its index, so one of them always sees the other. The reader wakes the
+ * producer once it has taken the ring down to half, so a fast flow and a slower reader pay one wake-up per half
+ * ring, not one per element.
  *
  * Ending: a failure of the flow is kept to be thrown after the elements before it; the coroutine's completion
  * (after the flow's finally blocks have run) marks the buffer ended and opens `finished`. close() cancels the
@@ -67,9 +71,6 @@ private class FlowSpliterator<T>(private val source: FlowSource<*>) : Spliterato
 /** What FlowSource.next returns at the end of the flow. */
 private val END = Any()
 
-/** No element in the buffer yet. */
-private val NOTHING = Any()
-
 private const val NEW = 0
 private const val STARTED = 1
 private const val CLOSED = 2
@@ -80,17 +81,35 @@ private class FlowSource<T>(
     private val capacity: Int,
 ) {
     private val carried = CarriedContext.capture()
-    private val lock = ReentrantLock()
-    private val readable = lock.newCondition()
 
-    // Guarded by lock.
-    private val items = ArrayDeque<Any?>()
+    // The buffer: a ring with one writer, the flow's coroutine (tail), and one reader at a time (head).
+    private val ring = arrayOfNulls<Any?>(capacity)
+    @Volatile
+    private var head = 0L
+    @Volatile
+    private var tail = 0L
+
+    /** The reader, while it is parked or about to park on an empty buffer. */
+    @Volatile
+    private var parkedReader: Thread? = null
+
+    /** The flow's coroutine, while it is suspended on a full buffer. */
+    private val producer = AtomicReference<CancellableContinuation<Unit>?>()
+
+    @Volatile
     private var state = NEW
-    private var producer: CancellableContinuation<Unit>? = null
+
+    /** Set once the coroutine has completed; [failure] and [cancellation] are written before it. */
+    @Volatile
     private var ended = false
     private var failure: Throwable? = null
     private var cancellation: Throwable? = null
+
+    /** Guards the moves between NEW, STARTED and CLOSED: first read, close, interrupt, Cleaner. */
+    private val stateLock = Any()
+    @Volatile
     private var job: Job? = null
+    @Volatile
     private var runsOn: RunSyncLoop? = null
 
     /** Open once the flow's coroutine has completed, its finally blocks run. */
@@ -100,26 +119,15 @@ private class FlowSource<T>(
     fun next(): Any? {
         val reader = Thread.currentThread()
         if (reader.isInterrupted) interrupted()
+        if (state == NEW) synchronized(stateLock) { if (state == NEW) start() }
         try {
             while (true) {
-                var wake: CancellableContinuation<Unit>? = null
-                val item = lock.withLock {
-                    if (state == NEW) start()
-                    if (state == CLOSED) throw closedStream()
-                    if (items.isEmpty()) {
-                        if (ended) return end()
-                        NOTHING
-                    } else {
-                        if (producer != null && items.size <= capacity / 2 + 1) {
-                            wake = producer
-                            producer = null
-                        }
-                        items.removeFirst()
-                    }
-                }
-                if (item !== NOTHING) {
-                    wake?.resume(Unit) // outside the lock: it dispatches the producer to its loop
-                    return item
+                if (state == CLOSED) throw closedStream()
+                val at = head
+                if (at < tail) return take(at)
+                if (ended) {
+                    if (head < tail) continue // elements put before the end, seen now that the end is
+                    return end()
                 }
                 awaitReadable(reader)
             }
@@ -128,17 +136,41 @@ private class FlowSource<T>(
         }
     }
 
-    /** Waits until an element, the end or a close is there, lending a worker's slot meanwhile. */
-    private fun awaitReadable(reader: Thread) {
-        val wait = {
-            lock.withLock {
-                while (items.isEmpty() && !ended && state != CLOSED) readable.await()
-            }
-        }
-        if (reader is WorkerThread) reader.lendingSlot(wait) else wait()
+    private fun take(at: Long): Any? {
+        val slot = (at % capacity).toInt()
+        val item = ring[slot]
+        ring[slot] = null
+        head = at + 1
+        if (producer.get() != null && tail - (at + 1) <= capacity / 2) producer.getAndSet(null)?.resume(Unit)
+        return item
     }
 
-    /** Starts the flow on the loop, or on a loop of its own for a reader on a loop thread. Under lock. */
+    /**
+     * Waits until an element, the end or a close is there: spinning briefly first, as a blocking call's caller
+     * does (a flow that emits without suspending has the next element ready within microseconds, and a parked
+     * reader costs the loop an unpark), then parked, lending a worker's slot meanwhile.
+     */
+    private fun awaitReadable(reader: Thread) {
+        Spinning.spinUntil(runsOn ?: loop) { readable() }
+        if (readable()) return
+        val park = {
+            parkedReader = reader
+            try {
+                // Written before the check, so a producer that puts after it sees the reader and wakes it.
+                while (!readable()) {
+                    LockSupport.park(this)
+                    if (Thread.interrupted()) throw InterruptedException()
+                }
+            } finally {
+                parkedReader = null
+            }
+        }
+        if (reader is WorkerThread) reader.lendingSlot(park) else park()
+    }
+
+    private fun readable(): Boolean = head < tail || ended || state == CLOSED
+
+    /** Starts the flow on the loop, or on a loop of its own for a reader on a loop thread. Under stateLock. */
     private fun start() {
         loop.closing.checkOpen()
         val target = if (Thread.currentThread() is LoopThread) {
@@ -163,41 +195,38 @@ private class FlowSource<T>(
             flow.collect { put(it) }
         } catch (thrown: Throwable) {
             currentCoroutineContext().ensureActive() // cancelled from outside: end as cancelled, not as failed
-            lock.withLock { failure = thrown }
+            failure = thrown
         }
     }
 
     private suspend fun put(item: T) {
         while (true) {
-            lock.withLock {
-                if (items.size < capacity) {
-                    items.addLast(item)
-                    readable.signal()
-                    return
-                }
+            val at = tail
+            if (at - head < capacity) {
+                ring[(at % capacity).toInt()] = item
+                tail = at + 1
+                parkedReader?.let { LockSupport.unpark(it) }
+                return
             }
             suspendCancellableCoroutine { continuation ->
-                val room = lock.withLock {
-                    (items.size < capacity).also { if (!it) producer = continuation }
-                }
-                if (room) continuation.resume(Unit)
+                producer.set(continuation)
+                // The reader may have taken elements before it could see us waiting: look again.
+                if (tail - head < capacity && producer.compareAndSet(continuation, null)) continuation.resume(Unit)
             }
         }
     }
 
     private fun flowEnded(cause: Throwable?) {
-        lock.withLock {
-            ended = true
-            if (cause != null) cancellation = cause
-            readable.signalAll()
-        }
+        if (cause != null) cancellation = cause
+        ended = true
+        parkedReader?.let { LockSupport.unpark(it) }
         finished.countDown()
         // A loop made for this flow ends with it; on its own thread this returns at once.
         val helper = runsOn
         if (helper != null && helper !== loop) helper.closing.shutdown(RunSyncLoop.DEFAULT_GRACE_NANOS)
     }
 
-    /** At the end of the buffer, after the flow ended: END, the flow's failure, or its cancellation. Under lock. */
+    /** After the last element of an ended flow: END, the flow's failure, or its cancellation. Reader only. */
     private fun end(): Any? {
         failure?.let { thrown ->
             failure = null // thrown once; reads after it find the end
@@ -214,14 +243,21 @@ private class FlowSource<T>(
 
     private fun closedStream() = IllegalStateException("the stream of loop \"${loop.name}\" is closed; its flow was cancelled")
 
-    /** The reading thread was interrupted: cancel the flow, wait for it, and say so with the flag set again. */
-    private fun interrupted(): Nothing {
-        Thread.interrupted()
-        val wasStarted = lock.withLock {
+    /** Moves to CLOSED, wakes a parked reader, and says whether the flow had started. */
+    private fun closeState(): Boolean {
+        val wasStarted = synchronized(stateLock) {
             val started = state == STARTED
             state = CLOSED
             started
         }
+        parkedReader?.let { LockSupport.unpark(it) }
+        return wasStarted
+    }
+
+    /** The reading thread was interrupted: cancel the flow, wait for it, and say so with the flag set again. */
+    private fun interrupted(): Nothing {
+        Thread.interrupted()
+        val wasStarted = closeState()
         if (wasStarted) stop(CancellationException("the thread reading the stream was interrupted"))
         Thread.currentThread().interrupt()
         throw java.util.concurrent.CancellationException(
@@ -232,19 +268,12 @@ private class FlowSource<T>(
 
     /** Stream.close: cancels the flow and waits until its finally blocks have run. Harmless twice. */
     fun close() {
-        val wasStarted = lock.withLock {
-            val started = state == STARTED
-            state = CLOSED
-            readable.signalAll()
-            started
-        }
-        if (wasStarted) stop(CancellationException("the stream was closed"))
+        if (closeState()) stop(CancellationException("the stream was closed"))
     }
 
     /** Cancels the flow and waits for it to end, unless this thread runs it; an interrupt ends the wait. */
     private fun stop(cause: CancellationException) {
-        val started = lock.withLock { job }
-        started?.cancel(cause)
+        job?.cancel(cause)
         if ((Thread.currentThread() as? LoopThread)?.loop === runsOn) return
         try {
             finished.await()
@@ -258,11 +287,8 @@ private class FlowSource<T>(
 
     /** The Cleaner's action for a stream dropped without closing: cancels the flow, waits for nothing. */
     fun abandon() {
-        val started = lock.withLock {
-            state = CLOSED
-            job
-        }
-        started?.cancel(CancellationException("the stream was dropped without being closed"))
+        closeState()
+        job?.cancel(CancellationException("the stream was dropped without being closed"))
     }
 }
 
