@@ -245,4 +245,26 @@ class ContextPropagationTest {
             ContextPropagation.unregister(broken)
         }
     }
+
+    @Test
+    fun `a stream's flow runs with the context of the thread that made the stream`() {
+        ContextPropagation.register(carrier)
+        requestId.set("request-7")
+        try {
+            val source = kotlinx.coroutines.flow.flow {
+                emit(requestId.get())
+                yield()
+                emit(requestId.get())
+            }
+            assertEquals(listOf("request-7", "request-7"), loop.stream(source).use { it.toList() })
+        } finally {
+            requestId.remove()
+        }
+        // The reader may see the end before the flow's last step has restored the loop thread: a call queued
+        // now runs after that step (with no carrier registered, so the call itself writes nothing).
+        ContextPropagation.unregister(carrier)
+        loop.runSync { }
+        val others = requestId.lastWritten.filterKeys { it !== Thread.currentThread() }
+        assertTrue(others.isNotEmpty() && others.values.all { it == RecordedThreadLocal.NONE }, "the loop thread was left clean: $others")
+    }
 }

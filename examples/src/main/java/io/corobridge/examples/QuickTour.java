@@ -1,14 +1,18 @@
 package io.corobridge.examples;
 
 import io.corobridge.Bridge;
+import io.corobridge.core.Outcome;
+import io.corobridge.core.SuspendCall;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.stream.Stream;
 
 /**
  * The README's main job: a Java class calling a Kotlin suspend service through corobridge, blocking,
- * through a future, and several calls at once, printing what ran on which thread.
+ * through a future, several calls at once, every outcome of a batch, and a flow read as a stream, printing what
+ * ran on which thread.
  */
 public final class QuickTour {
     private static final long LATENCY_MS = 100;
@@ -63,6 +67,23 @@ public final class QuickTour {
             }
             System.out.println("   caught " + e.getClass().getName() + ": " + e.getMessage());
         }
+        System.out.println("5. Every outcome: Bridge.gatherSettled runs every call to its end, failures included.");
+        List<SuspendCall<Stock>> lookups = new ArrayList<>();
+        for (String sku : new String[] {"apple", "durian", "kiwi"}) {
+            lookups.add(c -> inventory.stock(sku, LATENCY_MS, c));
+        }
+        for (Outcome<Stock> outcome : Bridge.gatherSettled(lookups)) {
+            System.out.println("   " + (outcome.isSuccess()
+                    ? "value " + outcome.getOrThrow().getSku() + " = " + outcome.getOrThrow().getCount()
+                    : "failure " + outcome.exceptionOrNull()));
+        }
+
+        System.out.println("6. A Kotlin flow as a Java stream: the flow runs on the loop, the stream is read here.");
+        try (Stream<Stock> shelves = Bridge.stream(inventory.everyShelf(10))) {
+            shelves.filter(stock -> stock.getCount() > 10).limit(1)
+                    .forEach(stock -> System.out.println("   first shelf with more than 10: " + stock.getSku()));
+        }
+        System.out.println("   closing the stream cancelled the flow and waited for its finally");
         System.out.println("Done. The loop thread is a daemon, closed by a JVM shutdown hook.");
     }
 }

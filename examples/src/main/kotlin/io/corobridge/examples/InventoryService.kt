@@ -2,6 +2,8 @@ package io.corobridge.examples
 
 import java.io.IOException
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.flow
 
 /** What a stock lookup found, and which thread the Kotlin code ran on. */
 data class Stock(val sku: String, val count: Int, val thread: String)
@@ -18,5 +20,14 @@ class InventoryService {
         delay(latencyMillis)
         val count = shelves[sku] ?: throw IOException("no shelf holds \"$sku\"")
         return Stock(sku, count, Thread.currentThread().name)
+    }
+
+    /** Every shelf's stock, one after another as each lookup ends: a flow, which Java reads as a stream. */
+    fun everyShelf(latencyMillis: Long): Flow<Stock> = flow {
+        try {
+            for (sku in shelves.keys) emit(stock(sku, latencyMillis))
+        } finally {
+            println("   (the flow's finally ran on '${Thread.currentThread().name.substringBefore(" @")}')")
+        }
     }
 }
