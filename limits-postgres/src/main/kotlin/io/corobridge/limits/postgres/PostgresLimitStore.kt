@@ -1,0 +1,353 @@
+package io.corobridge.limits.postgres
+
+import io.corobridge.core.ConcurrencyLimitTimeoutException
+import io.corobridge.core.RunContext
+import java.lang.management.ManagementFactory
+import java.net.InetAddress
+import java.sql.Connection
+import java.sql.SQLException
+import java.time.Instant
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ExecutionException
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.TimeoutException
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
+import javax.sql.DataSource
+import kotlin.time.Duration
+import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.future.await
+import org.postgresql.ds.PGSimpleDataSource
+
+/**
+ * Named concurrency limits kept in a PostgreSQL database, shared by every JVM that opens a store on it: "at most 5
+ * running with tag `db`" across all processes of a service, the counterpart of Prefect's server-side concurrency
+ * limits (`prefect concurrency-limit create db 5`).
+ *
+ * ```kotlin
+ * PostgresLimitStore.open("jdbc:postgresql://db/app?user=app").use { store ->
+ *     store.create("db", 5)
+ *     store.acquire(listOf("db")).use { query() }   // suspends until a slot is free in any JVM
+ * }
+ * ```
+ *
+ * - **Leases.** Each slot held is a row with an expiry set by the database's clock (so machines' clocks do not
+ *   matter), renewed in the background every third of [Settings.leaseTime]. A holder that dies (killed, cut off)
+ *   stops renewing, and its slots come back when its leases expire. A holder whose renewals fail until its lease
+ *   has run out is told: [Settings.onLeaseLost] runs, and by default the coroutine that acquired the slots is
+ *   cancelled and an ERROR is logged; the slots are then no longer counted as held, so they are never over-allocated.
+ * - **Several tags** are taken in one transaction, all or nothing, locking the tags' rows in name order: opposite
+ *   orders in different processes never deadlock.
+ * - **Waiting** does not poll in a tight loop: releases send a `NOTIFY`, on which every store retries its waiting
+ *   requests; a fallback poll ([Settings.pollInterval]) covers lost notifications and expired leases. Within one
+ *   JVM, waiters for a tag are served first come, first served; across JVMs, whichever store retries first wins.
+ * - **Threads.** Every JDBC call runs on the store's own threads (`corobridge-limits-<n>` and its listener), never
+ *   on a loop thread: [acquire] suspends, [acquireBlocking] blocks only its caller.
+ * - **The database away.** Acquisitions keep retrying and fail at their timeout, naming the database error; held
+ *   slots follow the lease rule above; the store recovers by itself when the database comes back.
+ *
+ * Safe to use from any thread. Close it to release everything it holds and end its threads.
+ *
+ * @since 0.2
+ */
+public class PostgresLimitStore private constructor(
+    private val dataSource: DataSource,
+    public val settings: Settings,
+) : AutoCloseable {
+
+    /**
+     * How a store behaves.
+     *
+     * @property leaseTime how long a slot stays held without renewal (30 s unless set); renewals run every third
+     * @property pollInterval the longest a waiting request goes without retrying (1 s unless set)
+     * @property onLeaseLost called, on the store's thread, for slots whose lease ran out before it could be renewed;
+     *   by default it logs an ERROR (the acquiring coroutine is cancelled whatever the handler does)
+     * @since 0.2
+     */
+    public class Settings @JvmOverloads constructor(
+        public val leaseTime: java.time.Duration = java.time.Duration.ofSeconds(30),
+        public val pollInterval: java.time.Duration = java.time.Duration.ofSeconds(1),
+        public val onLeaseLost: ((Grant) -> Unit)? = null,
+    ) {
+        init {
+            require(leaseTime >= java.time.Duration.ofSeconds(1)) { "leaseTime must be at least 1 s, was $leaseTime" }
+            require(!pollInterval.isNegative && !pollInterval.isZero) { "pollInterval must be positive, was $pollInterval" }
+        }
+    }
+
+    /**
+     * Slots held under one acquisition, one per tag; [close] gives them back (once; closing again does nothing).
+     *
+     * @since 0.2
+     */
+    public class Grant internal constructor(
+        private val store: PostgresLimitStore,
+        /** The tags held, in name order. */
+        public val tags: List<String>,
+        internal val leaseIds: LongArray,
+        internal val job: Job?,
+    ) : AutoCloseable {
+        private val closed = AtomicBoolean()
+
+        @Volatile
+        internal var lost: Boolean = false
+
+        /** False once the lease ran out unrenewed (see [Settings.onLeaseLost]) or the grant was closed. */
+        public val isValid: Boolean
+            get() = !lost && !closed.get()
+
+        /** Gives the slots back, at once and without blocking (the store's thread deletes the leases). */
+        override fun close() {
+            if (closed.compareAndSet(false, true)) store.worker.release(this)
+        }
+
+        override fun toString(): String = "Grant($tags, leases ${leaseIds.toList()})"
+    }
+
+    /**
+     * One slot held, as the database sees it.
+     *
+     * @since 0.2
+     */
+    public data class Holder(
+        val tag: String,
+        /** The thread or coroutine that acquired it. */
+        val holder: String,
+        val host: String,
+        val pid: Long,
+        val since: Instant,
+        val expiresAt: Instant,
+        val leaseId: Long,
+    )
+
+    internal val identity = Identity(host(), ProcessHandle.current().pid())
+    internal val worker = StoreWorker(this, dataSource, settings, stores.incrementAndGet())
+
+    /**
+     * Defines [tag] with [slots] slots, or changes its size (0 switches it off: acquiring it then fails at once).
+     * Shrinking takes no slot from its holders: new acquisitions wait until fewer are held than the new size.
+     * Blocks the caller for one database round trip.
+     *
+     * @throws IllegalArgumentException if [tag] is blank or [slots] negative
+     * @since 0.2
+     */
+    public fun create(tag: String, slots: Int) {
+        require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
+        require(slots >= 0) { "slots must be 0 (tag switched off) or more, was $slots for tag \"$tag\"" }
+        direct { connection ->
+            connection.prepareStatement(
+                "INSERT INTO corobridge_limit (tag, slots) VALUES (?, ?) " +
+                    "ON CONFLICT (tag) DO UPDATE SET slots = excluded.slots, updated_at = now()"
+            ).use {
+                it.setString(1, tag)
+                it.setInt(2, slots)
+                it.executeUpdate()
+            }
+        }
+        worker.wake() // a larger limit may let waiters in
+    }
+
+    /**
+     * Deletes [tag] and every lease of it; holders' grants become invalid at their next renewal. True if it existed.
+     *
+     * @since 0.2
+     */
+    public fun delete(tag: String): Boolean = direct { connection ->
+        connection.prepareStatement("DELETE FROM corobridge_limit WHERE tag = ?").use {
+            it.setString(1, tag)
+            it.executeUpdate() > 0
+        }
+    }
+
+    /**
+     * Takes every slot of [tag] back from its holders (as Prefect's `concurrency-limit reset` does): for holders
+     * that died without their leases having expired yet. Returns how many leases were ended.
+     *
+     * @since 0.2
+     */
+    public fun reset(tag: String): Int = direct { connection ->
+        connection.prepareStatement("DELETE FROM corobridge_lease WHERE tag = ?").use {
+            it.setString(1, tag)
+            it.executeUpdate()
+        }.also { notifyReleased(connection) }
+    }
+
+    /** The tags defined, sorted, with their sizes. */
+    public fun limits(): Map<String, Int> = direct { connection ->
+        connection.createStatement().use { statement ->
+            statement.executeQuery("SELECT tag, slots FROM corobridge_limit ORDER BY tag").use { rows ->
+                val result = LinkedHashMap<String, Int>()
+                while (rows.next()) result[rows.getString(1)] = rows.getInt(2)
+                result
+            }
+        }
+    }
+
+    /** Slots of [tag] held now, in every JVM (leases not expired by the database's clock). */
+    public fun occupied(tag: String): Int = direct { connection ->
+        connection.prepareStatement("SELECT count(*) FROM corobridge_lease WHERE tag = ? AND expires_at > now()").use {
+            it.setString(1, tag)
+            it.executeQuery().use { rows -> rows.next(); rows.getInt(1) }
+        }
+    }
+
+    /** Who holds which slot now, in every JVM, oldest first; of [tag] only, unless it is null. */
+    @JvmOverloads
+    public fun holders(tag: String? = null): List<Holder> = direct { connection ->
+        connection.prepareStatement(
+            "SELECT tag, holder, host, pid, since, expires_at, id FROM corobridge_lease " +
+                "WHERE expires_at > now() AND (?::text IS NULL OR tag = ?) ORDER BY since, id"
+        ).use {
+            it.setString(1, tag)
+            it.setString(2, tag)
+            it.executeQuery().use { rows ->
+                val result = ArrayList<Holder>()
+                while (rows.next()) {
+                    result += Holder(
+                        rows.getString(1), rows.getString(2), rows.getString(3), rows.getLong(4),
+                        rows.getTimestamp(5).toInstant(), rows.getTimestamp(6).toInstant(), rows.getLong(7),
+                    )
+                }
+                result
+            }
+        }
+    }
+
+    /**
+     * Takes one slot of each of [tags] in every JVM's view, suspending (on no thread) until all are free or [timeout]
+     * has passed. Close the grant to give them back.
+     *
+     * Cancellable: a coroutine cancelled while waiting takes nothing. If the lease is lost later (see the class),
+     * this coroutine is cancelled.
+     *
+     * @throws ConcurrencyLimitTimeoutException if they were not all free in time; its cause is the database's error
+     *   if the database could not be reached
+     * @throws IllegalArgumentException if a tag is unknown, or [tags] is empty
+     * @throws IllegalStateException if a tag is switched off (0 slots)
+     * @since 0.2
+     */
+    public suspend fun acquire(tags: List<String>, timeout: Duration? = null): Grant {
+        require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
+        val context = currentCoroutineContext()
+        val holder = context[CoroutineName]?.name?.let { "coroutine $it" } ?: "thread ${Thread.currentThread().name}"
+        val request = worker.submit(ordered(tags), holder, timeout?.inWholeNanoseconds, context[Job])
+        try {
+            return request.future.await()
+        } catch (failure: Throwable) {
+            worker.abandon(request)
+            throw unwrap(failure)
+        }
+    }
+
+    /**
+     * Takes one slot of each of [tags], blocking the calling thread until all are free or [timeout] has passed.
+     * Close the grant (try-with-resources) to give them back.
+     *
+     * @throws ConcurrencyLimitTimeoutException if they were not all free in time
+     * @throws java.util.concurrent.CancellationException if the thread is interrupted while waiting (nothing is then
+     *   held, and the flag is set again)
+     * @throws IllegalStateException on a loop thread, where blocking would stall the loop (use [acquire] there)
+     * @since 0.2
+     */
+    public fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): Grant {
+        require(!timeout.isNegative && !timeout.isZero) { "timeout must be positive, was $timeout" }
+        check(!RunContext.isOnLoopThread) {
+            "acquireBlocking blocks its thread, and this is loop thread \"${Thread.currentThread().name}\"; " +
+                "use the suspending acquire in code that runs on a loop"
+        }
+        val request = worker.submit(ordered(tags), "thread ${Thread.currentThread().name}", timeout.toNanos(), null)
+        try {
+            // The store fails the request at its deadline; the extra second only guards against a stuck store.
+            return request.future.get(timeout.toNanos() + TimeUnit.SECONDS.toNanos(1), TimeUnit.NANOSECONDS)
+        } catch (_: InterruptedException) {
+            worker.abandon(request)
+            Thread.currentThread().interrupt()
+            throw java.util.concurrent.CancellationException("interrupted while waiting for concurrency limits $tags; no slot is held")
+        } catch (failure: ExecutionException) {
+            worker.abandon(request)
+            throw unwrap(failure)
+        } catch (failure: TimeoutException) {
+            worker.abandon(request)
+            throw IllegalStateException("the limit store's thread did not answer within $timeout", failure)
+        }
+    }
+
+    /** Releases every slot this store holds, and ends its threads. Blocks for a last database round trip at most. */
+    override fun close() {
+        worker.close()
+    }
+
+    override fun toString(): String = "PostgresLimitStore(${worker.threadName})"
+
+    private fun ordered(tags: List<String>): Array<String> {
+        require(tags.isNotEmpty()) { "tags must not be empty" }
+        for ((index, tag) in tags.withIndex()) {
+            @Suppress("SENSELESS_COMPARISON") // Java callers can pass null elements
+            if (tag == null) throw NullPointerException("tags[$index] must not be null")
+        }
+        return tags.toSortedSet().toTypedArray()
+    }
+
+    /** A blocking JDBC round trip on the caller's thread, for the administrative operations. */
+    private fun <T> direct(work: (Connection) -> T): T {
+        check(!RunContext.isOnLoopThread) {
+            "this blocks for a database round trip, and this is loop thread \"${Thread.currentThread().name}\"; " +
+                "call it from a worker thread (runInWorkerThread) or a thread of your own"
+        }
+        dataSource.connection.use { connection ->
+            connection.autoCommit = true
+            return work(connection)
+        }
+    }
+
+    internal fun notifyReleased(connection: Connection) {
+        connection.createStatement().use { it.execute("NOTIFY $CHANNEL") }
+    }
+
+    private fun unwrap(failure: Throwable): Throwable =
+        if (failure is ExecutionException || failure is java.util.concurrent.CompletionException) failure.cause ?: failure else failure
+
+    internal class Identity(val host: String, val pid: Long)
+
+    public companion object {
+        /** The channel releases are announced on. */
+        internal const val CHANNEL: String = "corobridge_limits"
+
+        private val stores = AtomicInteger()
+
+        /**
+         * Opens a store on [dataSource] (a pool, best), creating or migrating its tables, and starts its threads.
+         *
+         * @throws SQLException if the database cannot be reached or migrated
+         * @since 0.2
+         */
+        @JvmStatic
+        @JvmOverloads
+        public fun open(dataSource: DataSource, settings: Settings = Settings()): PostgresLimitStore {
+            dataSource.connection.use { Schema.migrate(it) }
+            return PostgresLimitStore(dataSource, settings).also { it.worker.start() }
+        }
+
+        /**
+         * Opens a store on the database at [jdbcUrl] (`jdbc:postgresql://host/db?user=..&password=..`).
+         *
+         * @since 0.2
+         */
+        @JvmStatic
+        @JvmOverloads
+        public fun open(jdbcUrl: String, settings: Settings = Settings()): PostgresLimitStore {
+            require(jdbcUrl.startsWith("jdbc:postgresql:")) { "jdbcUrl must start with jdbc:postgresql:, was \"$jdbcUrl\"" }
+            val dataSource = PGSimpleDataSource()
+            dataSource.setUrl(jdbcUrl)
+            return open(dataSource, settings)
+        }
+
+        private fun host(): String = try {
+            InetAddress.getLocalHost().hostName
+        } catch (_: Exception) {
+            ManagementFactory.getRuntimeMXBean().name.substringAfter('@', "unknown")
+        }
+    }
+}
