@@ -36,9 +36,21 @@ import kotlinx.coroutines.withTimeoutOrNull
  *
  * @since 0.1
  */
-public class ConcurrencyLimits internal constructor() {
+public class ConcurrencyLimits internal constructor(
+    /** Where the limits live when they are shared by several JVMs; null for limits kept in the loop (the default). */
+    private val shared: SharedLimitStore? = null,
+) {
     private val limits = ConcurrentHashMap<String, CapacityLimiter>()
     private val definitions = ReentrantLock()
+
+    /** With a shared store: this JVM's part of each tag (waiting and holding here), for statistics. */
+    private val local = ConcurrentHashMap<String, LocalUse>()
+
+    private class LocalUse {
+        val held = java.util.concurrent.atomic.AtomicInteger()
+        val waiting = java.util.concurrent.atomic.AtomicInteger()
+        val waitedNanos = java.util.concurrent.atomic.AtomicLong()
+    }
 
     /**
      * Defines [tag] with [slots] slots; 0 switches the tag off (asking for it then fails at once). Defining a
@@ -52,6 +64,10 @@ public class ConcurrencyLimits internal constructor() {
     public fun create(tag: String, slots: Int) {
         require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
         require(slots >= 0) { "slots must be 0 (tag switched off) or more, was $slots for tag \"$tag\"" }
+        if (shared != null) {
+            shared.create(tag, slots)
+            return
+        }
         definitions.withLock {
             val existing = limits[tag]
             if (existing == null) {
@@ -70,21 +86,22 @@ public class ConcurrencyLimits internal constructor() {
 
     /** The tags defined so far, sorted. */
     public val tags: List<String>
-        get() = limits.keys.sorted()
+        get() = shared?.limits()?.keys?.sorted() ?: limits.keys.sorted()
 
     /**
      * Slots of [tag] held now. @throws IllegalArgumentException if [tag] is unknown
      *
      * @since 0.1
      */
-    public fun occupied(tag: String): Int = limiter(tag).heldCount
+    public fun occupied(tag: String): Int = shared?.occupied(tag) ?: limiter(tag).heldCount
 
     /**
      * Callers waiting for a slot of [tag] now. @throws IllegalArgumentException if [tag] is unknown
      *
      * @since 0.1
      */
-    public fun waiting(tag: String): Int = limiter(tag).waitingCount
+    public fun waiting(tag: String): Int =
+        if (shared != null) local[tag]?.waiting?.get() ?: 0 else limiter(tag).waitingCount
 
     /**
      * The time callers have spent waiting for slots of [tag], summed, since it was defined.
@@ -93,17 +110,37 @@ public class ConcurrencyLimits internal constructor() {
      * @since 0.1
      */
     public fun totalWaitTime(tag: String): java.time.Duration =
-        java.time.Duration.ofNanos(limiter(tag).waitedNanosTotal)
+        java.time.Duration.ofNanos(if (shared != null) local[tag]?.waitedNanos?.get() ?: 0 else limiter(tag).waitedNanosTotal)
 
     /**
      * A snapshot of every limit, sorted by tag.
      *
      * @since 0.1
      */
-    public fun stats(): List<LimitStats> = tags.map { tag ->
-        val o = limiter(tag).occupancy()
-        LimitStats(tag, o.slots, o.held, o.waiting, java.time.Duration.ofNanos(o.waitedNanos))
+    public fun stats(): List<LimitStats> {
+        if (shared != null) {
+            return shared.limits().map { (tag, slots) ->
+                LimitStats(tag, slots, shared.occupied(tag), waiting(tag), totalWaitTime(tag))
+            }
+        }
+        return tags.map { tag ->
+            val o = limiter(tag).occupancy()
+            LimitStats(tag, o.slots, o.held, o.waiting, java.time.Duration.ofNanos(o.waitedNanos))
+        }
     }
+
+    /**
+     * What [RunSyncLoop.stats] shows, without a round trip to a shared store: with one, this JVM's part of each
+     * tag it used (slots unknown, -1; held and waiting here).
+     */
+    internal fun loopStats(): List<LimitStats> {
+        if (shared == null) return stats()
+        return local.entries.sortedBy { it.key }.map { (tag, use) ->
+            LimitStats(tag, -1, use.held.get(), use.waiting.get(), java.time.Duration.ofNanos(use.waitedNanos.get()))
+        }
+    }
+
+    private fun localUse(tag: String): LocalUse = local.computeIfAbsent(tag) { LocalUse() }
 
     /**
      * Runs [block] holding one slot of each of [tags], suspending until they are all free (see the class for
@@ -122,6 +159,16 @@ public class ConcurrencyLimits internal constructor() {
     ): T {
         if (tags.isEmpty()) return block()
         require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
+        if (shared != null) {
+            val ordered = order(tags)
+            val grant = waitingHere(ordered) { shared.acquire(ordered.asList(), timeout) }
+            try {
+                return block()
+            } finally {
+                grant.close()
+                for (tag in ordered) localUse(tag).held.decrementAndGet()
+            }
+        }
         if (tags.size == 1) {
             // The common case, kept free of allocation when a slot is free.
             val tag = tags[0]
@@ -164,6 +211,11 @@ public class ConcurrencyLimits internal constructor() {
                 "(Java) in code that runs on the loop."
         }
         if (tags.isEmpty()) return TakenSlots(this, tags, emptyArray())
+        if (shared != null) {
+            val ordered = order(tags)
+            val grant = waitingHere(ordered) { shared.acquireBlocking(ordered.asList(), timeout) }
+            return SharedSlots(ordered, grant)
+        }
         val ordered = if (tags.size == 1) arrayOf(tags[0]) else order(tags)
         val limiters = limitersOf(ordered)
         val timeoutNanos = timeout.nanosOr(Long.MAX_VALUE / 4)
@@ -207,8 +259,42 @@ public class ConcurrencyLimits internal constructor() {
      */
     public fun <T> limited(call: SuspendCall<T>, vararg tags: String): SuspendCall<T> {
         val names = tags.copyOf()
-        limitersOf(order(names)) // unknown tags fail here, not at the first run
+        // Unknown tags fail here, not at the first run; a shared store checks them when the call runs.
+        if (shared == null) limitersOf(order(names)) else order(names)
         return CallBodies.asCall { withConcurrencyLimit(*names) { CallBodies.run<T>(call) } }
+    }
+
+    /** Runs [acquire] counted as this JVM waiting for [tags] of a shared store, then as holding them. */
+    private inline fun waitingHere(tags: Array<String>, acquire: () -> AutoCloseable): AutoCloseable {
+        val uses = Array(tags.size) { localUse(tags[it]) }
+        for (use in uses) use.waiting.incrementAndGet()
+        val start = System.nanoTime()
+        try {
+            val grant = acquire()
+            for (use in uses) use.held.incrementAndGet()
+            return grant
+        } finally {
+            val waited = System.nanoTime() - start
+            for (use in uses) {
+                use.waiting.decrementAndGet()
+                use.waitedNanos.addAndGet(waited)
+            }
+        }
+    }
+
+    /** The [Slots] of a blocking acquire from a shared store. */
+    private inner class SharedSlots(private val ordered: Array<String>, private val grant: AutoCloseable) : Slots {
+        private val closed = java.util.concurrent.atomic.AtomicBoolean()
+
+        override val tags: List<String>
+            get() = ordered.toList()
+
+        override fun close() {
+            if (closed.compareAndSet(false, true)) {
+                grant.close()
+                for (tag in ordered) localUse(tag).held.decrementAndGet()
+            }
+        }
     }
 
     /** Gives back the first [count] of [limiters], the last taken first. */
@@ -364,6 +450,51 @@ private object LimitsKey
  */
 public val RunSyncLoop.limits: ConcurrencyLimits
     get() = attachments.computeIfAbsent(LimitsKey) { ConcurrencyLimits() } as ConcurrencyLimits
+
+/**
+ * Keeps this loop's named limits in [store], shared by every JVM that uses it (corobridge-limits-postgres's
+ * `PostgresLimitStore`), instead of in the loop: `RunSyncLoop.create("app").useSharedLimits(store)`. Every
+ * operation of [limits] then works on the store, unchanged in form; `create` and the statistics block for a round
+ * trip to it, so call them off the loop thread. Returns this loop. The caller keeps [store] open while the loop
+ * uses it, and closes it after the loop.
+ *
+ * @throws IllegalStateException if this loop's limits have been used already (its store is chosen once, first)
+ * @since 0.2
+ */
+public fun RunSyncLoop.useSharedLimits(store: SharedLimitStore): RunSyncLoop {
+    val limits = ConcurrencyLimits(store)
+    val existing = attachments.putIfAbsent(LimitsKey, limits)
+    check(existing == null) {
+        "loop \"$name\" has used its limits already; give it a shared store before its first use of limits"
+    }
+    return this
+}
+
+/**
+ * Named limits kept outside the loop and shared by every JVM that uses the same store: the storage behind
+ * [RunSyncLoop.useSharedLimits], implemented by corobridge-limits-postgres's `PostgresLimitStore`. Its
+ * `acquire` takes one slot of each tag (distinct, in name order), all or nothing; what it returns gives them back
+ * when closed. Errors are those of [ConcurrencyLimits]: [IllegalArgumentException] for an unknown tag,
+ * [IllegalStateException] for one switched off, [ConcurrencyLimitTimeoutException] at the timeout.
+ *
+ * @since 0.2
+ */
+public interface SharedLimitStore {
+    /** Defines [tag] with [slots], or changes its size; blocks for the store. */
+    public fun create(tag: String, slots: Int)
+
+    /** Every tag with its size, sorted; blocks for the store. */
+    public fun limits(): Map<String, Int>
+
+    /** Slots of [tag] held now, in every JVM; blocks for the store. */
+    public fun occupied(tag: String): Int
+
+    /** Takes one slot of each of [tags], suspending until all are free or [timeout] has passed. */
+    public suspend fun acquire(tags: List<String>, timeout: Duration? = null): AutoCloseable
+
+    /** Takes one slot of each of [tags], blocking the calling thread until all are free or [timeout] has passed. */
+    public fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): AutoCloseable
+}
 
 /** The loop's limits if any were ever asked for, without making them (for [RunSyncLoop.stats]). */
 internal fun RunSyncLoop.limitsIfMade(): ConcurrencyLimits? = attachments[LimitsKey] as ConcurrencyLimits?

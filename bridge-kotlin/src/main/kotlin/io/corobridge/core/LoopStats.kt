@@ -27,7 +27,10 @@ public class LoopStats internal constructor(
     public val stalls: Long,
     /** The longest stall seen, to within the watchdog's sampling period; zero if none. */
     public val longestStall: Duration,
-    /** Each of the loop's concurrency limits ([RunSyncLoop.limits]), sorted by tag. */
+    /**
+     * Each of the loop's concurrency limits ([RunSyncLoop.limits]), sorted by tag. With a shared store
+     * ([useSharedLimits]): the tags used here, with slots -1 (kept in the store) and this JVM's holders and waiters.
+     */
     public val limits: List<LimitStats>,
 ) {
     override fun toString(): String =

@@ -36,7 +36,7 @@ internal class LoopCounters {
             workerLimit = loop.workerLimit,
             stalls = stallStats.stalls,
             longestStall = java.time.Duration.ofNanos(stallStats.longestNanos),
-            limits = loop.limitsIfMade()?.stats() ?: emptyList(),
+            limits = loop.limitsIfMade()?.loopStats() ?: emptyList(),
         )
     }
 }

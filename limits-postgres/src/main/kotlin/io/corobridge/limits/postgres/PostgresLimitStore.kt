@@ -2,6 +2,7 @@ package io.corobridge.limits.postgres
 
 import io.corobridge.core.ConcurrencyLimitTimeoutException
 import io.corobridge.core.RunContext
+import io.corobridge.core.SharedLimitStore
 import java.lang.management.ManagementFactory
 import java.net.InetAddress
 import java.sql.Connection
@@ -27,11 +28,14 @@ import org.postgresql.ds.PGSimpleDataSource
  * limits (`prefect concurrency-limit create db 5`).
  *
  * ```kotlin
- * PostgresLimitStore.open("jdbc:postgresql://db/app?user=app").use { store ->
- *     store.create("db", 5)
- *     store.acquire(listOf("db")).use { query() }   // suspends until a slot is free in any JVM
- * }
+ * val store = PostgresLimitStore.open("jdbc:postgresql://db/app?user=app")
+ * val loop = RunSyncLoop.create("app").useSharedLimits(store)    // the loop's limits now live in the store
+ * loop.limits.create("db", 5)
+ * loop.limits.withConcurrencyLimit("db") { query() }            // suspends until a slot is free in any JVM
  * ```
+ *
+ * Through a loop, every operation of `ConcurrencyLimits` works as with in-process limits; the store's own
+ * methods add what only a shared store has (holders, reset, delete).
  *
  * - **Leases.** Each slot held is a row with an expiry set by the database's clock (so machines' clocks do not
  *   matter), renewed in the background every third of [Settings.leaseTime]. A holder that dies (killed, cut off)
@@ -55,7 +59,7 @@ import org.postgresql.ds.PGSimpleDataSource
 public class PostgresLimitStore private constructor(
     private val dataSource: DataSource,
     public val settings: Settings,
-) : AutoCloseable {
+) : SharedLimitStore, AutoCloseable {
 
     /**
      * How a store behaves.
@@ -133,7 +137,7 @@ public class PostgresLimitStore private constructor(
      * @throws IllegalArgumentException if [tag] is blank or [slots] negative
      * @since 0.2
      */
-    public fun create(tag: String, slots: Int) {
+    override fun create(tag: String, slots: Int) {
         require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
         require(slots >= 0) { "slots must be 0 (tag switched off) or more, was $slots for tag \"$tag\"" }
         direct { connection ->
@@ -175,7 +179,7 @@ public class PostgresLimitStore private constructor(
     }
 
     /** The tags defined, sorted, with their sizes. */
-    public fun limits(): Map<String, Int> = direct { connection ->
+    override fun limits(): Map<String, Int> = direct { connection ->
         connection.createStatement().use { statement ->
             statement.executeQuery("SELECT tag, slots FROM corobridge_limit ORDER BY tag").use { rows ->
                 val result = LinkedHashMap<String, Int>()
@@ -186,7 +190,7 @@ public class PostgresLimitStore private constructor(
     }
 
     /** Slots of [tag] held now, in every JVM (leases not expired by the database's clock). */
-    public fun occupied(tag: String): Int = direct { connection ->
+    override fun occupied(tag: String): Int = direct { connection ->
         connection.prepareStatement("SELECT count(*) FROM corobridge_lease WHERE tag = ? AND expires_at > now()").use {
             it.setString(1, tag)
             it.executeQuery().use { rows -> rows.next(); rows.getInt(1) }
@@ -228,7 +232,7 @@ public class PostgresLimitStore private constructor(
      * @throws IllegalStateException if a tag is switched off (0 slots)
      * @since 0.2
      */
-    public suspend fun acquire(tags: List<String>, timeout: Duration? = null): Grant {
+    override suspend fun acquire(tags: List<String>, timeout: Duration?): Grant {
         require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
         val context = currentCoroutineContext()
         val holder = context[CoroutineName]?.name?.let { "coroutine $it" } ?: "thread ${Thread.currentThread().name}"
@@ -251,7 +255,7 @@ public class PostgresLimitStore private constructor(
      * @throws IllegalStateException on a loop thread, where blocking would stall the loop (use [acquire] there)
      * @since 0.2
      */
-    public fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): Grant {
+    override fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): Grant {
         require(!timeout.isNegative && !timeout.isZero) { "timeout must be positive, was $timeout" }
         check(!RunContext.isOnLoopThread) {
             "acquireBlocking blocks its thread, and this is loop thread \"${Thread.currentThread().name}\"; " +

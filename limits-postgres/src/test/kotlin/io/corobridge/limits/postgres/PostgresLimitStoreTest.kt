@@ -2,7 +2,6 @@ package io.corobridge.limits.postgres
 
 import io.corobridge.core.ConcurrencyLimitTimeoutException
 import io.corobridge.core.RunSyncLoop
-import io.zonky.test.db.postgres.embedded.EmbeddedPostgres
 import java.time.Duration
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.CountDownLatch
@@ -19,13 +18,11 @@ import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.yield
-import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
 
@@ -43,11 +40,11 @@ class PostgresLimitStoreTest {
 
     private fun loop(name: String): RunSyncLoop = RunSyncLoop.create(name).also { loops += it }
 
+    private val dataSource: DataSource = TestDatabase.dataSource
+
     @BeforeEach
     fun cleanDatabase() {
-        dataSource.connection.use { db ->
-            db.createStatement().use { it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_schema") }
-        }
+        TestDatabase.clean()
     }
 
     @AfterEach
@@ -265,23 +262,5 @@ class PostgresLimitStoreTest {
         held.close()
         store.acquireBlocking(listOf("db"), Duration.ofSeconds(5)).use { assertEquals(1, store.occupied("db")) }
         assertEquals(0, store.occupied("db"))
-    }
-
-    companion object {
-        private lateinit var postgres: EmbeddedPostgres
-        private lateinit var dataSource: DataSource
-
-        @JvmStatic
-        @BeforeAll
-        fun startPostgres() {
-            postgres = EmbeddedPostgres.builder().start()
-            dataSource = postgres.postgresDatabase
-        }
-
-        @JvmStatic
-        @AfterAll
-        fun stopPostgres() {
-            postgres.close()
-        }
     }
 }

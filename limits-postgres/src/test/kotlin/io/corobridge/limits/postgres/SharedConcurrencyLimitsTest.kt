@@ -1,0 +1,119 @@
+package io.corobridge.limits.postgres
+
+import io.corobridge.core.ConcurrencyLimitTimeoutException
+import io.corobridge.core.RunSyncLoop
+import io.corobridge.core.SuspendCall
+import io.corobridge.core.limits
+import io.corobridge.core.useSharedLimits
+import java.time.Duration
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.coroutines.Continuation
+import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.withTimeoutOrNull
+import kotlinx.coroutines.yield
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.BeforeEach
+import org.junit.jupiter.api.Test
+
+/** A loop's limits kept in the PostgreSQL store: the same ConcurrencyLimits operations, shared by loops of "JVMs". */
+class SharedConcurrencyLimitsTest {
+    private val stores = CopyOnWriteArrayList<PostgresLimitStore>()
+    private val loops = CopyOnWriteArrayList<RunSyncLoop>()
+
+    /** A loop with its own store, as one JVM of a service would have. */
+    private fun jvm(name: String): RunSyncLoop {
+        val store = PostgresLimitStore.open(TestDatabase.dataSource).also { stores += it }
+        return RunSyncLoop.create(name).useSharedLimits(store).also { loops += it }
+    }
+
+    @BeforeEach
+    fun clean() {
+        TestDatabase.clean()
+    }
+
+    @AfterEach
+    fun closeAll() {
+        loops.forEach { it.close() }
+        stores.forEach { it.close() }
+    }
+
+    @Test
+    fun `withConcurrencyLimit on loops of two JVMs shares one limit`() {
+        val one = jvm("one")
+        val two = jvm("two")
+        one.limits.create("db", 2)
+        val inside = AtomicInteger()
+        val most = AtomicInteger()
+        val twoInside = CompletableDeferred<Unit>()
+        val futures = listOf(one, two).map { loop ->
+            loop.runAsync {
+                coroutineScope {
+                    List(6) {
+                        async {
+                            loop.limits.withConcurrencyLimit("db") {
+                                val now = inside.incrementAndGet()
+                                most.accumulateAndGet(now, ::maxOf)
+                                if (now == 2) twoInside.complete(Unit)
+                                withTimeoutOrNull(10.seconds) { twoInside.await() }
+                                yield()
+                                inside.decrementAndGet()
+                            }
+                        }
+                    }.awaitAll()
+                }
+            }
+        }
+        futures.forEach { it.get() }
+        assertEquals(2, most.get(), "2 at once across both loops, never more")
+        assertEquals(0, two.limits.occupied("db"))
+        assertEquals(listOf("db"), two.limits.tags)
+    }
+
+    @Test
+    fun `blocking acquire, limited calls, stats and errors keep their in-process form`() {
+        val loop = jvm("forms")
+        loop.limits.create("db", 1)
+        val slots = loop.limits.acquire(Duration.ofSeconds(5), "db")
+        assertEquals(listOf("db"), slots.tags)
+        assertEquals(1, loop.limits.occupied("db"))
+        // On the loop thread the loop's own statistics need no round trip to the store.
+        val seen = loop.runSync { loop.stats().limits.single() }
+        assertEquals(-1, seen.slots)
+        assertEquals(1, seen.occupied, "held here")
+        val timeout = assertThrows(ConcurrencyLimitTimeoutException::class.java) {
+            loop.runSync { loop.limits.withConcurrencyLimit("db", timeout = 300.milliseconds) { } }
+        }
+        assertEquals("db", timeout.tag)
+        slots.close()
+        slots.close() // harmless
+        val call = object : SuspendCall<String> {
+            override fun invoke(continuation: Continuation<String>): Any = "ran"
+        }
+        assertEquals("ran", loop.runSync(loop.limits.limited(call, "db")))
+        val unknown = assertThrows(IllegalArgumentException::class.java) {
+            loop.runSync { loop.limits.withConcurrencyLimit("nope") { } }
+        }
+        assertTrue(unknown.message!!.contains("unknown concurrency limit \"nope\""), unknown.message)
+        val stats = loop.limits.stats().single()
+        assertEquals(listOf("db", "1", "0"), listOf(stats.tag, stats.slots.toString(), stats.occupied.toString()))
+        assertTrue(stats.totalWaitTime >= Duration.ofMillis(300), "the timed-out wait was counted: ${stats.totalWaitTime}")
+    }
+
+    @Test
+    fun `a loop chooses its store before it first uses its limits`() {
+        val loop = RunSyncLoop.create("late").also { loops += it }
+        loop.limits.tags
+        val store = PostgresLimitStore.open(TestDatabase.dataSource).also { stores += it }
+        val refused = assertThrows(IllegalStateException::class.java) { loop.useSharedLimits(store) }
+        assertTrue(refused.message!!.contains("give it a shared store before its first use"), refused.message)
+    }
+}

