@@ -17,6 +17,10 @@ object TestDatabase {
     val dataSource: DataSource
         get() = server.postgresDatabase
 
+    /** The URL a child JVM connects with. */
+    val jdbcUrl: String
+        get() = server.getJdbcUrl("postgres", "postgres")
+
     /** Drops the store's tables, so the next store starts from nothing. */
     fun clean() {
         dataSource.connection.use { db ->
