@@ -16,10 +16,12 @@ import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import javax.sql.DataSource
 import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.future.await
+import kotlinx.coroutines.withTimeout
 import org.postgresql.ds.PGSimpleDataSource
 
 /**
@@ -238,7 +240,9 @@ public class PostgresLimitStore private constructor(
         val holder = context[CoroutineName]?.name?.let { "coroutine $it" } ?: "thread ${Thread.currentThread().name}"
         val request = worker.submit(ordered(tags), holder, timeout?.inWholeNanoseconds, context[Job])
         try {
-            return request.future.await()
+            // The store fails the request at its deadline; the extra second only guards against a stuck store.
+            val guard = timeout?.let { it + 1.seconds }
+            return if (guard == null) request.future.await() else withTimeout(guard) { request.future.await() }
         } catch (failure: Throwable) {
             worker.abandon(request)
             throw unwrap(failure)
@@ -345,6 +349,9 @@ public class PostgresLimitStore private constructor(
             require(jdbcUrl.startsWith("jdbc:postgresql:")) { "jdbcUrl must start with jdbc:postgresql:, was \"$jdbcUrl\"" }
             val dataSource = PGSimpleDataSource()
             dataSource.setUrl(jdbcUrl)
+            // The driver waits forever by default; a database that stops answering must not stall the store.
+            if (!jdbcUrl.contains("connectTimeout=")) dataSource.connectTimeout = 5
+            if (!jdbcUrl.contains("socketTimeout=")) dataSource.socketTimeout = 30
             return open(dataSource, settings)
         }
 
