@@ -1,0 +1,192 @@
+package io.corobridge.limits.cli
+
+import io.corobridge.limits.postgres.PostgresLimitStore
+import java.io.PrintWriter
+import java.util.concurrent.Callable
+import kotlin.system.exitProcess
+import picocli.CommandLine
+import picocli.CommandLine.Command
+import picocli.CommandLine.Model.CommandSpec
+import picocli.CommandLine.Option
+import picocli.CommandLine.ParameterException
+import picocli.CommandLine.Parameters
+import picocli.CommandLine.ParentCommand
+import picocli.CommandLine.Spec
+
+/**
+ * `corobridge-limits`: the limits kept in PostgreSQL by corobridge-limits-postgres, managed from a shell, as
+ * `prefect concurrency-limit` manages Prefect's. Run `java -jar limits-cli/target/corobridge-limits.jar --help`.
+ */
+@Command(
+    name = "corobridge-limits",
+    mixinStandardHelpOptions = true,
+    version = ["corobridge-limits 0.1.0-SNAPSHOT"],
+    description = [
+        "Concurrency limits shared by every JVM that uses one PostgreSQL database (corobridge-limits-postgres).",
+        "The database is given with --url or the variable COROBRIDGE_LIMITS_URL; its tables are created if absent.",
+    ],
+    subcommands = [Create::class, Ls::class, Inspect::class, Update::class, Reset::class, Delete::class],
+)
+public class LimitsCommand : Runnable {
+    @Option(
+        names = ["-u", "--url"],
+        description = ["JDBC URL of the database, e.g. jdbc:postgresql://db:5432/app?user=app&password=secret"],
+        defaultValue = "\${env:COROBRIDGE_LIMITS_URL}",
+        scope = CommandLine.ScopeType.INHERIT,
+    )
+    internal var url: String? = null
+
+    @Spec
+    internal lateinit var spec: CommandSpec
+
+    override fun run() {
+        throw ParameterException(spec.commandLine(), "say what to do: create, ls, inspect, update, reset or delete")
+    }
+
+    /** Opens the store named by --url for [work], and closes it. */
+    internal fun <T> withStore(command: CommandSpec, work: (PostgresLimitStore) -> T): T {
+        val jdbcUrl = url?.takeIf { it.isNotBlank() }
+            ?: throw ParameterException(command.commandLine(), "--url is required (or set COROBRIDGE_LIMITS_URL)")
+        if (!jdbcUrl.startsWith("jdbc:postgresql:")) {
+            throw ParameterException(command.commandLine(), "--url must be a jdbc:postgresql: URL, was \"$jdbcUrl\"")
+        }
+        return PostgresLimitStore.open(jdbcUrl).use(work)
+    }
+
+    public companion object {
+        /** Runs the command line with [args]; returns the exit code: 0 done, 1 failed, 2 bad usage. */
+        @JvmStatic
+        public fun run(args: Array<String>, out: PrintWriter, err: PrintWriter): Int {
+            val line = CommandLine(LimitsCommand()).setOut(out).setErr(err)
+            line.setExecutionExceptionHandler { failure, command, _ ->
+                command.err.println("corobridge-limits: ${failure.message ?: failure}")
+                command.err.flush()
+                1
+            }
+            return line.execute(*args).also {
+                out.flush()
+                err.flush()
+            }
+        }
+
+        @JvmStatic
+        public fun main(args: Array<String>) {
+            exitProcess(run(args, PrintWriter(System.out, true), PrintWriter(System.err, true)))
+        }
+    }
+}
+
+/** What every subcommand has: the parent's store, and where to print. */
+public abstract class Subcommand : Callable<Int> {
+    @ParentCommand
+    internal lateinit var parent: LimitsCommand
+
+    @Spec
+    internal lateinit var spec: CommandSpec
+
+    protected val out: PrintWriter
+        get() = spec.commandLine().out
+
+    protected fun <T> withStore(work: (PostgresLimitStore) -> T): T = parent.withStore(spec, work)
+
+    protected fun checkSlots(slots: Int) {
+        if (slots < 0) throw ParameterException(spec.commandLine(), "SLOTS must be 0 (switches the tag off) or more, was $slots")
+    }
+
+    protected fun unknown(tag: String, store: PostgresLimitStore): Nothing {
+        val known = store.limits().keys
+        throw IllegalArgumentException(
+            "no limit \"$tag\"; known: " + (known.takeIf { it.isNotEmpty() }?.joinToString(", ") ?: "none (create one)")
+        )
+    }
+}
+
+@Command(name = "create", description = ["Defines a new limit TAG of SLOTS slots (0 switches it off)."])
+public class Create : Subcommand() {
+    @Parameters(index = "0", paramLabel = "TAG")
+    private lateinit var tag: String
+
+    @Parameters(index = "1", paramLabel = "SLOTS")
+    private var slots: Int = 0
+
+    override fun call(): Int = withStore { store ->
+        checkSlots(slots)
+        store.limits()[tag]?.let { existing ->
+            throw IllegalArgumentException("limit \"$tag\" exists already, with $existing slots; use update to change it")
+        }
+        store.create(tag, slots)
+        out.println("created \"$tag\" with $slots slots")
+        0
+    }
+}
+
+@Command(name = "ls", description = ["Lists every limit: its slots and how many are held now, in every JVM."])
+public class Ls : Subcommand() {
+    override fun call(): Int = withStore { store ->
+        val limits = store.limits()
+        if (limits.isEmpty()) {
+            out.println("no limits (create one: corobridge-limits create TAG SLOTS)")
+        } else {
+            out.println(String.format("%-24s %6s %6s", "TAG", "SLOTS", "HELD"))
+            for ((tag, slots) in limits) out.println(String.format("%-24s %6d %6d", tag, slots, store.occupied(tag)))
+        }
+        0
+    }
+}
+
+@Command(name = "inspect", description = ["Shows a limit and who holds its slots: thread or coroutine, host, process, since, lease end."])
+public class Inspect : Subcommand() {
+    @Parameters(index = "0", paramLabel = "TAG")
+    private lateinit var tag: String
+
+    override fun call(): Int = withStore { store ->
+        val slots = store.limits()[tag] ?: unknown(tag, store)
+        val holders = store.holders(tag)
+        out.println("\"$tag\": $slots slots, ${holders.size} held")
+        for (holder in holders) {
+            out.println("  lease ${holder.leaseId}: ${holder.holder} on ${holder.host}, pid ${holder.pid}, since ${holder.since}, lease ends ${holder.expiresAt}")
+        }
+        0
+    }
+}
+
+@Command(name = "update", description = ["Changes the number of slots of a limit (holders keep theirs)."])
+public class Update : Subcommand() {
+    @Parameters(index = "0", paramLabel = "TAG")
+    private lateinit var tag: String
+
+    @Parameters(index = "1", paramLabel = "SLOTS")
+    private var slots: Int = 0
+
+    override fun call(): Int = withStore { store ->
+        checkSlots(slots)
+        val before = store.limits()[tag] ?: unknown(tag, store)
+        store.create(tag, slots)
+        out.println("updated \"$tag\" from $before to $slots slots")
+        0
+    }
+}
+
+@Command(name = "reset", description = ["Takes every slot of a limit back from its holders (for holders that died)."])
+public class Reset : Subcommand() {
+    @Parameters(index = "0", paramLabel = "TAG")
+    private lateinit var tag: String
+
+    override fun call(): Int = withStore { store ->
+        if (tag !in store.limits()) unknown(tag, store)
+        out.println("ended ${store.reset(tag)} lease(s) of \"$tag\"")
+        0
+    }
+}
+
+@Command(name = "delete", description = ["Deletes a limit and its leases."])
+public class Delete : Subcommand() {
+    @Parameters(index = "0", paramLabel = "TAG")
+    private lateinit var tag: String
+
+    override fun call(): Int = withStore { store ->
+        if (!store.delete(tag)) unknown(tag, store)
+        out.println("deleted \"$tag\"")
+        0
+    }
+}
