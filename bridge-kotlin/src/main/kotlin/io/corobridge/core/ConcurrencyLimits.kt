@@ -479,7 +479,7 @@ public fun RunSyncLoop.useSharedLimits(store: SharedLimitStore): RunSyncLoop {
  *
  * @since 0.2
  */
-public interface SharedLimitStore {
+public interface SharedLimitStore : AutoCloseable {
     /** Defines [tag] with [slots], or changes its size; blocks for the store. */
     public fun create(tag: String, slots: Int)
 
@@ -494,6 +494,18 @@ public interface SharedLimitStore {
 
     /** Takes one slot of each of [tags], blocking the calling thread until all are free or [timeout] has passed. */
     public fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): AutoCloseable
+}
+
+/**
+ * Opens a [SharedLimitStore] from a URL, for the default loop's setting `corobridge.limitsStore`
+ * (docs/settings.md). Found with `java.util.ServiceLoader`: corobridge-limits-postgres registers one for
+ * `jdbc:postgresql:` URLs.
+ *
+ * @since 0.2
+ */
+public interface SharedLimitStoreProvider {
+    /** A store opened at [url], or null if this provider does not take such URLs. */
+    public fun open(url: String): SharedLimitStore?
 }
 
 /** The loop's limits if any were ever asked for, without making them (for [RunSyncLoop.stats]). */

@@ -45,6 +45,20 @@ class DefaultSettingsTest {
     }
 
     @Test
+    fun `a shared limit store no provider takes is refused naming the setting, with its password hidden`() {
+        val settings = read(environment = mapOf("COROBRIDGE_LIMITS_STORE" to "jdbc:postgresql://db/app?user=app&password=secret"))
+        assertEquals("environment variable COROBRIDGE_LIMITS_STORE", settings.limitsStore?.first)
+        RunSyncLoop.create("settings-store").use { loop ->
+            // corobridge-kotlin alone has no provider: corobridge-limits-postgres brings the one for PostgreSQL.
+            val refused = assertThrows(IllegalArgumentException::class.java) { settings.applyTo(loop) }
+            assertTrue(refused.message!!.startsWith("environment variable COROBRIDGE_LIMITS_STORE must be the URL of a shared limit store"), refused.message)
+            assertTrue(refused.message!!.contains("password=***") && !refused.message!!.contains("secret"), refused.message)
+        }
+        val empty = assertThrows(IllegalArgumentException::class.java) { read(properties = mapOf("corobridge.limitsStore" to " ")) }
+        assertEquals("system property corobridge.limitsStore must be the URL of a shared limit store, was empty", empty.message)
+    }
+
+    @Test
     fun `a bad value is refused naming the property or variable and the value`() {
         val cases = listOf(
             "corobridge.workerLimit" to "0",

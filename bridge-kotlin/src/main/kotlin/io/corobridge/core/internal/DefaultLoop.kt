@@ -21,8 +21,8 @@ internal object DefaultLoop {
     /** The settings given from outside the code (see DefaultSettings), or why they cannot be used. */
     private val settings: Result<DefaultSettings> = runCatching { DefaultSettings.fromSystem() }
 
-    /** The default loop; null if its settings cannot be used (then every use says why, see [get]). */
-    private val loop: RunSyncLoop? = settings.getOrNull()?.let { given ->
+    /** The default loop, or why its settings cannot be used (then every use says why, see [get]). */
+    private val loop: Result<RunSyncLoop> = settings.mapCatching { given ->
         RunSyncLoop("default", isDefault = true).also { loop ->
             given.applyTo(loop)
             rehearseClosing()
@@ -45,9 +45,9 @@ internal object DefaultLoop {
      *
      * @throws IllegalStateException if a setting given from outside the code cannot be used (the cause names it)
      */
-    fun get(): RunSyncLoop = loop ?: throw IllegalStateException(
-        "the default loop cannot start: ${settings.exceptionOrNull()?.message}", settings.exceptionOrNull()
-    )
+    fun get(): RunSyncLoop = loop.getOrElse { why ->
+        throw IllegalStateException("the default loop cannot start: ${why.message}", why)
+    }
 
     /*
      * The shutdown hook may run after the class loader that loaded corobridge has been closed: `mvn exec:java`

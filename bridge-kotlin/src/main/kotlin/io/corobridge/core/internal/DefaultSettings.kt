@@ -2,8 +2,12 @@ package io.corobridge.core.internal
 
 import io.corobridge.core.ReentryPolicy
 import io.corobridge.core.RunSyncLoop
+import io.corobridge.core.SharedLimitStore
+import io.corobridge.core.SharedLimitStoreProvider
 import io.corobridge.core.WaitStrategy
 import io.corobridge.core.limits
+import io.corobridge.core.onShutdown
+import io.corobridge.core.useSharedLimits
 import java.time.Duration
 import java.time.format.DateTimeParseException
 
@@ -22,6 +26,8 @@ internal class DefaultSettings private constructor(
     val closeGrace: Duration?,
     /** Tag to slots, in the order given. */
     val limits: Map<String, Int>,
+    /** Where the limits are kept when shared by JVMs: where the setting came from, and the store's URL. */
+    val limitsStore: Pair<String, String>?,
 ) {
     /** Applies the settings given to [loop] (the default loop, before anyone else uses it). */
     fun applyTo(loop: RunSyncLoop) {
@@ -29,7 +35,30 @@ internal class DefaultSettings private constructor(
         stallThreshold?.let { loop.stallThreshold = if (it.isZero) null else it }
         reentryPolicy?.let { loop.reentryPolicy = it }
         waitStrategy?.let { loop.waitStrategy = it }
-        for ((tag, slots) in limits) loop.limits.create(tag, slots)
+        val store = limitsStore?.let { (described, url) -> shareLimits(loop, described, url) }
+        try {
+            for ((tag, slots) in limits) loop.limits.create(tag, slots)
+        } catch (failure: Throwable) {
+            store?.close() // the loop will not be used: its store must not keep its threads
+            throw failure
+        }
+    }
+
+    /** Keeps [loop]'s limits in the store at [url], opened by a provider on the class path, closed with the loop. */
+    private fun shareLimits(loop: RunSyncLoop, described: String, url: String): SharedLimitStore {
+        val shown = url.replace(Regex("(?i)(password=)[^&;]*"), "$1***")
+        val providers = java.util.ServiceLoader.load(SharedLimitStoreProvider::class.java, SharedLimitStoreProvider::class.java.classLoader)
+        val store = try {
+            providers.firstNotNullOfOrNull { it.open(url) }
+        } catch (failure: Exception) {
+            throw IllegalStateException("$described: the shared limit store at \"$shown\" could not be opened: $failure", failure)
+        } ?: throw IllegalArgumentException(
+            "$described must be the URL of a shared limit store that a provider on the class path accepts " +
+                "(jdbc:postgresql:..., with corobridge-limits-postgres), was \"$shown\""
+        )
+        loop.useSharedLimits(store)
+        loop.onShutdown(Runnable { store.close() })
+        return store
     }
 
     internal companion object {
@@ -71,6 +100,9 @@ internal class DefaultSettings private constructor(
                 limits = parse("limits", "tag=slots pairs separated by commas (db=5,api=10), slots 0 or more") {
                     limits(it)
                 } ?: emptyMap(),
+                limitsStore = value("limitsStore")?.also { (described, url) ->
+                    require(url.isNotEmpty()) { "$described must be the URL of a shared limit store, was empty" }
+                },
             )
         }
 

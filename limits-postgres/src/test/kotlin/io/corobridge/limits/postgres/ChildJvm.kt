@@ -2,6 +2,7 @@ package io.corobridge.limits.postgres
 
 import java.sql.DriverManager
 import java.time.Duration
+import io.corobridge.core.limits
 import kotlin.concurrent.thread
 import kotlin.system.exitProcess
 
@@ -12,14 +13,18 @@ import kotlin.system.exitProcess
  *   count themselves in and out of the table `probe` (a measure kept apart from the store: `most` is the largest
  *   number of holders at once, across every JVM). Exits 0 when done.
  * - `hold <url> <tag>`: takes one slot under a 2 s lease, prints `HELD`, and waits to be killed.
+ * - `default -`: uses the default loop's limits, which its settings (system properties) keep in a shared store,
+ *   and prints how many slots of `db` the store says are held while it holds one.
  */
 object ChildJvm {
     @JvmStatic
     fun main(args: Array<String>) {
-        val (mode, url) = args
+        val mode = args[0]
+        val url = args.getOrElse(1) { "" }
         when (mode) {
             "hammer" -> hammer(url, args[2].split(','), args[3].toInt())
             "hold" -> hold(url, args[2])
+            "default" -> defaultLoop()
             else -> error("unknown mode $mode")
         }
     }
@@ -57,5 +62,14 @@ object ChildJvm {
         println("HELD")
         System.out.flush()
         Thread.sleep(Long.MAX_VALUE) // until killed
+    }
+
+    private fun defaultLoop() {
+        val loop = io.corobridge.core.RunSyncLoop.default
+        // On the loop thread, the loop's own statistics (no round trip); the store's, from this thread.
+        val heldHere = loop.runSync { io.corobridge.core.withConcurrencyLimit("db") { loop.stats().limits.single().occupied } }
+        val shared = loop.limits.stats().single { it.tag == "db" }
+        println("db ${shared.slots} slots, $heldHere held")
+        System.out.flush()
     }
 }

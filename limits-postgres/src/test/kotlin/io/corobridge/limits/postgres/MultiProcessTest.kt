@@ -30,9 +30,9 @@ class MultiProcessTest {
         children.filter { it.isAlive }.forEach { it.destroyForcibly().waitFor() }
     }
 
-    private fun child(vararg args: String): Process {
+    private fun child(vararg args: String, properties: List<String> = emptyList()): Process {
         val java = File(System.getProperty("java.home"), "bin/java").path
-        val command = listOf(java, "-cp", System.getProperty("java.class.path"), ChildJvm::class.java.name) + args
+        val command = listOf(java) + properties + listOf("-cp", System.getProperty("java.class.path"), ChildJvm::class.java.name) + args
         return ProcessBuilder(command).redirectErrorStream(true).start().also { children += it }
     }
 
@@ -86,6 +86,22 @@ class MultiProcessTest {
                 val waited = Duration.ofNanos(System.nanoTime() - started)
                 assertTrue(waited < Duration.ofSeconds(10), "back after the child's 2 s lease, in $waited")
             }
+        }
+    }
+
+    @Test
+    fun `the default loop keeps its limits in the store its settings name`() {
+        val jvm = child(
+            "default",
+            properties = listOf("-Dcorobridge.limitsStore=${TestDatabase.jdbcUrl}", "-Dcorobridge.limits=db=2"),
+        )
+        val output = jvm.inputStream.bufferedReader().readText()
+        assertTrue(jvm.waitFor(60, TimeUnit.SECONDS))
+        assertEquals(0, jvm.exitValue(), output)
+        assertTrue(output.contains("db 2 slots, 1 held"), output)
+        PostgresLimitStore.open(TestDatabase.dataSource).use { store ->
+            assertEquals(mapOf("db" to 2), store.limits(), "the setting's limit is in the shared store")
+            assertEquals(0, store.occupied("db"), "given back, and the store closed with the loop at exit")
         }
     }
 }
