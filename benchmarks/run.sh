@@ -71,6 +71,7 @@ for java in "${javas[@]}"; do
   jmh gather GatherBenchmark "${gather[@]}"
   jmh features FeatureCostBenchmark
   jmh stream StreamBenchmark
+  jmh limits SharedLimitsBenchmark
   for threads in 2 4 8; do
     jmh "multi-t$threads" MultiCallerBenchmark -t "$threads" "${multi[@]}"
   done

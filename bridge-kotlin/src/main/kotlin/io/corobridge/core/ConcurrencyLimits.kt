@@ -265,7 +265,7 @@ public class ConcurrencyLimits internal constructor(
     }
 
     /** Runs [acquire] counted as this JVM waiting for [tags] of a shared store, then as holding them. */
-    private inline fun waitingHere(tags: Array<String>, acquire: () -> AutoCloseable): AutoCloseable {
+    private inline fun waitingHere(tags: Array<String>, acquire: () -> Slots): Slots {
         val uses = Array(tags.size) { localUse(tags[it]) }
         for (use in uses) use.waiting.incrementAndGet()
         val start = System.nanoTime()
@@ -283,11 +283,14 @@ public class ConcurrencyLimits internal constructor(
     }
 
     /** The [Slots] of a blocking acquire from a shared store. */
-    private inner class SharedSlots(private val ordered: Array<String>, private val grant: AutoCloseable) : Slots {
+    private inner class SharedSlots(private val ordered: Array<String>, private val grant: Slots) : Slots {
         private val closed = java.util.concurrent.atomic.AtomicBoolean()
 
         override val tags: List<String>
             get() = ordered.toList()
+
+        override val isValid: Boolean
+            get() = !closed.get() && grant.isValid
 
         override fun close() {
             if (closed.compareAndSet(false, true)) {
@@ -374,6 +377,14 @@ public class ConcurrencyLimits internal constructor(
     public interface Slots : AutoCloseable {
         /** The tags held, in the order they were taken. */
         public val tags: List<String>
+
+        /**
+         * True while the slots are held: false once closed, or, with a shared store, once their lease was lost
+         * (see [SharedLimitStore]); a holder doing long work checks it to stop early.
+         *
+         * @since 0.2
+         */
+        public val isValid: Boolean
 
         /** Gives the slots back; closing again does nothing. */
         override fun close()
@@ -473,14 +484,17 @@ public fun RunSyncLoop.useSharedLimits(store: SharedLimitStore): RunSyncLoop {
 /**
  * Named limits kept outside the loop and shared by every JVM that uses the same store: the storage behind
  * [RunSyncLoop.useSharedLimits], implemented by corobridge-limits-postgres's `PostgresLimitStore`. Its
- * `acquire` takes one slot of each tag (distinct, in name order), all or nothing; what it returns gives them back
- * when closed. Errors are those of [ConcurrencyLimits]: [IllegalArgumentException] for an unknown tag,
+ * `acquire` takes one slot of each tag (distinct, in name order), all or nothing; the [ConcurrencyLimits.Slots]
+ * it returns gives them back when closed, and says whether they are still held. Errors are those of [ConcurrencyLimits]: [IllegalArgumentException] for an unknown tag,
  * [IllegalStateException] for one switched off, [ConcurrencyLimitTimeoutException] at the timeout.
  *
  * @since 0.2
  */
 public interface SharedLimitStore : AutoCloseable {
-    /** Defines [tag] with [slots], or changes its size; blocks for the store. */
+    /**
+     * Defines [tag] with [slots]; the same size again changes nothing, another size is refused with
+     * [IllegalStateException] while some of its slots are held (as for in-process limits); blocks for the store.
+     */
     public fun create(tag: String, slots: Int)
 
     /** Every tag with its size, sorted; blocks for the store. */
@@ -490,10 +504,10 @@ public interface SharedLimitStore : AutoCloseable {
     public fun occupied(tag: String): Int
 
     /** Takes one slot of each of [tags], suspending until all are free or [timeout] has passed. */
-    public suspend fun acquire(tags: List<String>, timeout: Duration? = null): AutoCloseable
+    public suspend fun acquire(tags: List<String>, timeout: Duration? = null): ConcurrencyLimits.Slots
 
     /** Takes one slot of each of [tags], blocking the calling thread until all are free or [timeout] has passed. */
-    public fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): AutoCloseable
+    public fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): ConcurrencyLimits.Slots
 }
 
 /**

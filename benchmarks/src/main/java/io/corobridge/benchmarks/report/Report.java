@@ -123,6 +123,9 @@ public final class Report {
         for (String jdk : jdks) {
             streams(jdk);
         }
+        for (String jdk : jdks) {
+            sharedLimits(jdk);
+        }
         idle();
         pythonComparison(base);
         line("## Reproduce");
@@ -497,6 +500,30 @@ public final class Report {
             "bridgeGatherBounded8", "semaphoreBounded8OnLoop",
             "bridgeGatherSettled", "awaitAllSettledOnLoop",
             "bridgeGatherSettledBounded8", "semaphoreBoundedSettled8OnLoop");
+
+    /** One uncontended acquire and release: in the loop, in PostgreSQL, and pg_advisory_lock by hand. */
+    private void sharedLimits(String jdk) {
+        List<Result> rows = results.stream()
+                .filter(r -> r.jdk().equals(jdk) && r.benchmark().equals("SharedLimitsBenchmark")).toList();
+        if (rows.isEmpty()) {
+            return;
+        }
+        Optional<Result> byHand = rows.stream().filter(r -> r.method().equals("advisoryLock")).findFirst();
+        line("## Limits shared through PostgreSQL (JDK " + jdk + ")");
+        line();
+        line("`SharedLimitsBenchmark`: one uncontended acquire and release of a named limit from a plain thread, against"
+                + " a real PostgreSQL on loopback: the loop's own limits (`inProcess`), corobridge-limits-postgres"
+                + " (`postgresStore`: one transaction to grant, on the store's thread, the release handed to that"
+                + " thread), and what teams write by hand, `pg_advisory_lock` and `pg_advisory_unlock` on one"
+                + " connection (`advisoryLock`: two round trips, a limit of 1 only, and a lock that dies with its session).");
+        line();
+        line("| benchmark | µs/op | B/op | × `advisoryLock` |");
+        line("|---|---|---|---|");
+        for (Result r : rows) {
+            line("| `" + r.method() + "` | " + scoreCell(r) + " | " + bytes(r) + " | " + ratioCell(Optional.of(r), byHand) + " |");
+        }
+        line();
+    }
 
     /** A flow read from Java: Bridge.stream against a channel read by hand, in the same run. */
     private void streams(String jdk) {

@@ -44,14 +44,19 @@ internal class DefaultSettings private constructor(
         }
     }
 
+    /** [text] with the passwords of URLs in it hidden: `password=...` and `user:password@`. */
+    private fun redact(text: String): String =
+        text.replace(Regex("(?i)(password=)[^&;\\s\"]*"), "$1***").replace(Regex("([^/:@\\s\"]+:)[^@/\\s\"]+@"), "$1***@")
+
     /** Keeps [loop]'s limits in the store at [url], opened by a provider on the class path, closed with the loop. */
     private fun shareLimits(loop: RunSyncLoop, described: String, url: String): SharedLimitStore {
-        val shown = url.replace(Regex("(?i)(password=)[^&;]*"), "$1***")
+        val shown = redact(url)
         val providers = java.util.ServiceLoader.load(SharedLimitStoreProvider::class.java, SharedLimitStoreProvider::class.java.classLoader)
         val store = try {
             providers.firstNotNullOfOrNull { it.open(url) }
         } catch (failure: Exception) {
-            throw IllegalStateException("$described: the shared limit store at \"$shown\" could not be opened: $failure", failure)
+            // Not the failure as cause: drivers repeat the URL, password and all, in their messages.
+            throw IllegalStateException(redact("$described: the shared limit store at \"$shown\" could not be opened: $failure"))
         } ?: throw IllegalArgumentException(
             "$described must be the URL of a shared limit store that a provider on the class path accepts " +
                 "(jdbc:postgresql:..., with corobridge-limits-postgres), was \"$shown\""

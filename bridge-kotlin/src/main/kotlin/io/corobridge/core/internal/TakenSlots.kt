@@ -15,6 +15,9 @@ internal class TakenSlots(
     override val tags: List<String>
         get() = ordered.toList()
 
+    override val isValid: Boolean
+        get() = closed == 0
+
     override fun close() {
         if (CLOSED.compareAndSet(this, 0, 1)) owner.releaseAll(limiters, limiters.size)
     }

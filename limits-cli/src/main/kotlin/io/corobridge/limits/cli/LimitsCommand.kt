@@ -25,7 +25,9 @@ import picocli.CommandLine.Spec
         "Concurrency limits shared by every JVM that uses one PostgreSQL database (corobridge-limits-postgres).",
         "The database is given with --url or the variable COROBRIDGE_LIMITS_URL; its tables are created if absent.",
     ],
-    subcommands = [Create::class, Ls::class, Inspect::class, Update::class, Reset::class, Delete::class],
+    subcommands = [
+        Create::class, Ls::class, Inspect::class, Update::class, Reset::class, Delete::class, CommandLine.HelpCommand::class,
+    ],
 )
 public class LimitsCommand : Runnable {
     @Option(
@@ -48,7 +50,7 @@ public class LimitsCommand : Runnable {
         val jdbcUrl = url?.takeIf { it.isNotBlank() }
             ?: throw ParameterException(command.commandLine(), "--url is required (or set COROBRIDGE_LIMITS_URL)")
         if (!jdbcUrl.startsWith("jdbc:postgresql:")) {
-            throw ParameterException(command.commandLine(), "--url must be a jdbc:postgresql: URL, was \"$jdbcUrl\"")
+            throw ParameterException(command.commandLine(), "--url must be a jdbc:postgresql: URL, was \"${redact(jdbcUrl)}\"")
         }
         return PostgresLimitStore.open(jdbcUrl).use(work)
     }
@@ -59,7 +61,7 @@ public class LimitsCommand : Runnable {
         public fun run(args: Array<String>, out: PrintWriter, err: PrintWriter): Int {
             val line = CommandLine(LimitsCommand()).setOut(out).setErr(err)
             line.setExecutionExceptionHandler { failure, command, _ ->
-                command.err.println("corobridge-limits: ${failure.message ?: failure}")
+                command.err.println("corobridge-limits: ${redact(explain(failure))}")
                 command.err.flush()
                 1
             }
@@ -68,6 +70,22 @@ public class LimitsCommand : Runnable {
                 err.flush()
             }
         }
+
+        /** The failure's message and its causes' (a driver's "connection attempt failed" says why only in its cause). */
+        private fun explain(failure: Throwable): String {
+            val parts = ArrayList<String>()
+            var current: Throwable? = failure
+            while (current != null && parts.size < 4) {
+                val message = current.message ?: current.toString()
+                if (parts.none { it.contains(message) }) parts += message
+                current = current.cause
+            }
+            return parts.joinToString(": ")
+        }
+
+        /** [text] with the passwords of URLs in it hidden: `password=...` and `user:password@`. */
+        internal fun redact(text: String): String =
+            text.replace(Regex("(?i)(password=)[^&;\\s\"]*"), "$1***").replace(Regex("([^/:@\\s\"]+:)[^@/\\s\"]+@"), "$1***@")
 
         @JvmStatic
         public fun main(args: Array<String>) {
@@ -89,6 +107,16 @@ public abstract class Subcommand : Callable<Int> {
 
     protected fun <T> withStore(work: (PostgresLimitStore) -> T): T = parent.withStore(spec, work)
 
+    protected fun checkTag(tag: String) {
+        val problem = when {
+            tag.isBlank() -> "must not be blank"
+            tag.length > 200 -> "must be at most 200 characters, was ${tag.length}"
+            tag.any { it.isISOControl() || it == ',' || it == '=' } -> "must not hold control characters, commas or '='"
+            else -> return
+        }
+        throw ParameterException(spec.commandLine(), "TAG $problem")
+    }
+
     protected fun checkSlots(slots: Int) {
         if (slots < 0) throw ParameterException(spec.commandLine(), "SLOTS must be 0 (switches the tag off) or more, was $slots")
     }
@@ -96,12 +124,14 @@ public abstract class Subcommand : Callable<Int> {
     protected fun unknown(tag: String, store: PostgresLimitStore): Nothing {
         val known = store.limits().keys
         throw IllegalArgumentException(
-            "no limit \"$tag\"; known: " + (known.takeIf { it.isNotEmpty() }?.joinToString(", ") ?: "none (create one)")
+            "no limit \"${tag.take(80)}\"; known: " +
+                (known.takeIf { it.isNotEmpty() }?.let { all -> all.take(20).joinToString(", ") { it.take(40) } + if (all.size > 20) ", ..." else "" }
+                    ?: "none (create one)")
         )
     }
 }
 
-@Command(name = "create", description = ["Defines a new limit TAG of SLOTS slots (0 switches it off)."])
+@Command(name = "create", mixinStandardHelpOptions = true, description = ["Defines a new limit TAG of SLOTS slots (0 switches it off)."])
 public class Create : Subcommand() {
     @Parameters(index = "0", paramLabel = "TAG")
     private lateinit var tag: String
@@ -109,18 +139,24 @@ public class Create : Subcommand() {
     @Parameters(index = "1", paramLabel = "SLOTS")
     private var slots: Int = 0
 
-    override fun call(): Int = withStore { store ->
+    override fun call(): Int {
+        checkTag(tag)
         checkSlots(slots)
-        store.limits()[tag]?.let { existing ->
-            throw IllegalArgumentException("limit \"$tag\" exists already, with $existing slots; use update to change it")
+        return withStore { store ->
+            when (val existing = store.limits()[tag]) {
+                null -> {
+                    store.create(tag, slots)
+                    out.println("created \"$tag\" with $slots slots")
+                }
+                slots -> out.println("\"$tag\" exists already with $slots slots; nothing changed")
+                else -> throw IllegalArgumentException("limit \"$tag\" exists already, with $existing slots; use update to change it")
+            }
+            0
         }
-        store.create(tag, slots)
-        out.println("created \"$tag\" with $slots slots")
-        0
     }
 }
 
-@Command(name = "ls", description = ["Lists every limit: its slots and how many are held now, in every JVM."])
+@Command(name = "ls", mixinStandardHelpOptions = true, description = ["Lists every limit: its slots and how many are held now, in every JVM."])
 public class Ls : Subcommand() {
     override fun call(): Int = withStore { store ->
         val limits = store.limits()
@@ -128,13 +164,16 @@ public class Ls : Subcommand() {
             out.println("no limits (create one: corobridge-limits create TAG SLOTS)")
         } else {
             out.println(String.format("%-24s %6s %6s", "TAG", "SLOTS", "HELD"))
-            for ((tag, slots) in limits) out.println(String.format("%-24s %6d %6d", tag, slots, store.occupied(tag)))
+            for ((tag, slots) in limits) {
+                val held = store.occupied(tag)
+                out.println(String.format("%-24s %6d %6d", tag, slots, held) + if (held > slots) "  (over: resized while held)" else "")
+            }
         }
         0
     }
 }
 
-@Command(name = "inspect", description = ["Shows a limit and who holds its slots: thread or coroutine, host, process, since, lease end."])
+@Command(name = "inspect", mixinStandardHelpOptions = true, description = ["Shows a limit and who holds its slots: thread or coroutine, host, process, since, lease end."])
 public class Inspect : Subcommand() {
     @Parameters(index = "0", paramLabel = "TAG")
     private lateinit var tag: String
@@ -150,7 +189,7 @@ public class Inspect : Subcommand() {
     }
 }
 
-@Command(name = "update", description = ["Changes the number of slots of a limit (holders keep theirs)."])
+@Command(name = "update", mixinStandardHelpOptions = true, description = ["Changes the number of slots of a limit (holders keep theirs)."])
 public class Update : Subcommand() {
     @Parameters(index = "0", paramLabel = "TAG")
     private lateinit var tag: String
@@ -158,16 +197,19 @@ public class Update : Subcommand() {
     @Parameters(index = "1", paramLabel = "SLOTS")
     private var slots: Int = 0
 
-    override fun call(): Int = withStore { store ->
+    override fun call(): Int {
         checkSlots(slots)
-        val before = store.limits()[tag] ?: unknown(tag, store)
-        store.create(tag, slots)
-        out.println("updated \"$tag\" from $before to $slots slots")
-        0
+        return withStore { store ->
+            val before = store.limits()[tag] ?: unknown(tag, store)
+            store.update(tag, slots)
+            val held = store.occupied(tag)
+            out.println("updated \"$tag\" from $before to $slots slots" + if (held > slots) "; $held are held: holders keep theirs" else "")
+            0
+        }
     }
 }
 
-@Command(name = "reset", description = ["Takes every slot of a limit back from its holders (for holders that died)."])
+@Command(name = "reset", mixinStandardHelpOptions = true, description = ["Takes every slot of a limit back from its holders (for holders that died)."])
 public class Reset : Subcommand() {
     @Parameters(index = "0", paramLabel = "TAG")
     private lateinit var tag: String
@@ -179,7 +221,7 @@ public class Reset : Subcommand() {
     }
 }
 
-@Command(name = "delete", description = ["Deletes a limit and its leases."])
+@Command(name = "delete", mixinStandardHelpOptions = true, description = ["Deletes a limit and its leases."])
 public class Delete : Subcommand() {
     @Parameters(index = "0", paramLabel = "TAG")
     private lateinit var tag: String

@@ -78,6 +78,20 @@ class LimitsCommandTest {
         assertEquals(1, unreachable.code)
         assertTrue(unreachable.err.startsWith("corobridge-limits: "), unreachable.err)
         assertTrue(cli("--help", url = null).out.contains("inspect"))
+        assertTrue(cli("create", "--help", url = null).out.contains("Usage: corobridge-limits create"), "help of a subcommand")
+        assertTrue(cli("help", "inspect", url = null).out.contains("Usage: corobridge-limits inspect"))
+        val blank = cli("create", " ", "1")
+        assertEquals(2, blank.code)
+        assertTrue(blank.err.contains("TAG must not be blank"), blank.err)
+        assertEquals(2, cli("create", "a,b=c", "1").code, "a tag that settings could not name")
+        assertEquals("\"db\" exists already with 1 slots; nothing changed\n", cli("create", "db", "1").out)
+        val secret = cli("ls", url = "jdbc:postgresql://127.0.0.1:notaport/postgres?user=postgres&password=hunter2")
+        assertEquals(1, secret.code)
+        assertTrue(!secret.err.contains("hunter2") && secret.err.contains("password=***"), secret.err)
+        val other = cli("ls", url = "jdbc:mysql://h/db?user=u&password=hunter2")
+        assertTrue(!other.err.contains("hunter2"), other.err)
+        val userInfo = cli("ls", url = "jdbc:postgresql://postgres:hunter2@127.0.0.1:1/db?connectTimeout=2")
+        assertTrue(!userInfo.err.contains("hunter2"), userInfo.err)
     }
 
     companion object {

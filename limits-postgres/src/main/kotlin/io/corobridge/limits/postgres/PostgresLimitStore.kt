@@ -1,6 +1,7 @@
 package io.corobridge.limits.postgres
 
 import io.corobridge.core.ConcurrencyLimitTimeoutException
+import io.corobridge.core.ConcurrencyLimits
 import io.corobridge.core.RunContext
 import io.corobridge.core.SharedLimitStore
 import java.lang.management.ManagementFactory
@@ -21,7 +22,8 @@ import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.future.await
-import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
+import kotlin.time.toJavaDuration
 import org.postgresql.ds.PGSimpleDataSource
 
 /**
@@ -91,17 +93,17 @@ public class PostgresLimitStore private constructor(
     public class Grant internal constructor(
         private val store: PostgresLimitStore,
         /** The tags held, in name order. */
-        public val tags: List<String>,
+        override val tags: List<String>,
         internal val leaseIds: LongArray,
         internal val job: Job?,
-    ) : AutoCloseable {
+    ) : ConcurrencyLimits.Slots {
         private val closed = AtomicBoolean()
 
         @Volatile
         internal var lost: Boolean = false
 
         /** False once the lease ran out unrenewed (see [Settings.onLeaseLost]) or the grant was closed. */
-        public val isValid: Boolean
+        override val isValid: Boolean
             get() = !lost && !closed.get()
 
         /** Gives the slots back, at once and without blocking (the store's thread deletes the leases). */
@@ -142,17 +144,69 @@ public class PostgresLimitStore private constructor(
     override fun create(tag: String, slots: Int) {
         require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
         require(slots >= 0) { "slots must be 0 (tag switched off) or more, was $slots for tag \"$tag\"" }
+        checkTag(tag)
         direct { connection ->
-            connection.prepareStatement(
-                "INSERT INTO corobridge_limit (tag, slots) VALUES (?, ?) " +
-                    "ON CONFLICT (tag) DO UPDATE SET slots = excluded.slots, updated_at = now()"
-            ).use {
-                it.setString(1, tag)
-                it.setInt(2, slots)
-                it.executeUpdate()
+            connection.autoCommit = false
+            try {
+                connection.prepareStatement(
+                    "INSERT INTO corobridge_limit (tag, slots) VALUES (?, ?) ON CONFLICT (tag) DO NOTHING"
+                ).use {
+                    it.setString(1, tag)
+                    it.setInt(2, slots)
+                    it.executeUpdate()
+                }
+                val existing = connection.prepareStatement("SELECT slots FROM corobridge_limit WHERE tag = ? FOR UPDATE").use {
+                    it.setString(1, tag)
+                    it.executeQuery().use { rows -> rows.next(); rows.getInt(1) }
+                }
+                if (existing != slots) {
+                    val held = connection.prepareStatement(
+                        "SELECT count(*) FROM corobridge_lease WHERE tag = ? AND expires_at > now()"
+                    ).use {
+                        it.setString(1, tag)
+                        it.executeQuery().use { rows -> rows.next(); rows.getInt(1) }
+                    }
+                    check(held == 0) {
+                        "concurrency limit \"$tag\" cannot change from $existing to $slots slots while $held of them are " +
+                            "held; redefine it when none is, or resize it with update(tag, slots)"
+                    }
+                    resizeIn(connection, tag, slots)
+                }
+                connection.commit()
+            } catch (failure: Throwable) {
+                connection.rollback()
+                throw failure
             }
         }
         worker.wake() // a larger limit may let waiters in
+    }
+
+    /**
+     * Changes the size of [tag], whether or not its slots are held (the operator's resize, `corobridge-limits
+     * update`): holders keep their slots, and new ones wait until fewer are held than the new size.
+     *
+     * @throws IllegalArgumentException if [tag] is unknown or [slots] negative
+     * @since 0.2
+     */
+    public fun update(tag: String, slots: Int) {
+        require(slots >= 0) { "slots must be 0 (tag switched off) or more, was $slots for tag \"$tag\"" }
+        val changed = direct { connection -> resizeIn(connection, tag, slots) }
+        require(changed) { "unknown concurrency limit \"$tag\" in the shared store" }
+        worker.wake()
+    }
+
+    private fun resizeIn(connection: Connection, tag: String, slots: Int): Boolean =
+        connection.prepareStatement("UPDATE corobridge_limit SET slots = ?, updated_at = now() WHERE tag = ?").use {
+            it.setInt(1, slots)
+            it.setString(2, tag)
+            it.executeUpdate() > 0
+        }
+
+    private fun checkTag(tag: String) {
+        require(tag.length <= MAX_TAG) { "tag must be at most $MAX_TAG characters, was ${tag.length}" }
+        require(tag.none { it.isISOControl() || it == ',' || it == '=' }) {
+            "tag must not hold control characters, commas or '=' (it could not be named in settings), was \"${tag.take(40)}\""
+        }
     }
 
     /**
@@ -240,9 +294,11 @@ public class PostgresLimitStore private constructor(
         val holder = context[CoroutineName]?.name?.let { "coroutine $it" } ?: "thread ${Thread.currentThread().name}"
         val request = worker.submit(ordered(tags), holder, timeout?.inWholeNanoseconds, context[Job])
         try {
-            // The store fails the request at its deadline; the extra second only guards against a stuck store.
+            // The store fails the request at its deadline; the extra second covers a store whose thread is stuck in a
+            // call to a database that does not answer.
             val guard = timeout?.let { it + 1.seconds }
-            return if (guard == null) request.future.await() else withTimeout(guard) { request.future.await() }
+            if (guard == null) return request.future.await()
+            return withTimeoutOrNull(guard) { request.future.await() } ?: throw storeStuck(tags, timeout.toJavaDuration())
         } catch (failure: Throwable) {
             worker.abandon(request)
             throw unwrap(failure)
@@ -276,16 +332,31 @@ public class PostgresLimitStore private constructor(
         } catch (failure: ExecutionException) {
             worker.abandon(request)
             throw unwrap(failure)
-        } catch (failure: TimeoutException) {
+        } catch (_: TimeoutException) {
             worker.abandon(request)
-            throw IllegalStateException("the limit store's thread did not answer within $timeout", failure)
+            throw storeStuck(tags, timeout)
         }
     }
 
-    /** Releases every slot this store holds, and ends its threads. Blocks for a last database round trip at most. */
+    /** A timeout while the store's thread waits for a database that does not answer. */
+    private fun storeStuck(tags: List<String>, timeout: java.time.Duration): ConcurrencyLimitTimeoutException =
+        ConcurrencyLimitTimeoutException(
+            "no slot of concurrency limits ${tags.joinToString { "\"$it\"" }} came free in the shared store within " +
+                "$timeout: its database did not answer (the store's thread is still waiting for it)",
+            tags.first(), -1, -1, -1,
+        )
+
+    /**
+     * Releases every slot this store holds, and ends its threads. Blocks for a last database round trip, and at most
+     * about 10 s if the database does not answer (the leases then expire by themselves). Also run at JVM exit for a
+     * store not closed by then, so a process stopped normally gives its slots back at once.
+     */
     override fun close() {
         worker.close()
+        if (Thread.currentThread() !== exitHook) runCatching { Runtime.getRuntime().removeShutdownHook(exitHook) }
     }
+
+    private val exitHook = Thread({ worker.close() }, "corobridge-limits-exit")
 
     override fun toString(): String = "PostgresLimitStore(${worker.threadName})"
 
@@ -323,6 +394,9 @@ public class PostgresLimitStore private constructor(
         /** The channel releases are announced on. */
         internal const val CHANNEL: String = "corobridge_limits"
 
+        /** The longest tag: room to name things, far below the index's row limit. */
+        private const val MAX_TAG = 200
+
         private val stores = AtomicInteger()
 
         /**
@@ -335,7 +409,10 @@ public class PostgresLimitStore private constructor(
         @JvmOverloads
         public fun open(dataSource: DataSource, settings: Settings = Settings()): PostgresLimitStore {
             dataSource.connection.use { Schema.migrate(it) }
-            return PostgresLimitStore(dataSource, settings).also { it.worker.start() }
+            return PostgresLimitStore(dataSource, settings).also {
+                it.worker.start()
+                runCatching { Runtime.getRuntime().addShutdownHook(it.exitHook) } // not once the JVM is exiting
+            }
         }
 
         /**

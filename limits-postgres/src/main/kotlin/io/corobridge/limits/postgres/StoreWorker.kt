@@ -166,7 +166,9 @@ internal class StoreWorker(
             shutDown()
             return false
         }
-        if (unreleased.isNotEmpty() && releaseLeases()) attempt = true
+        // Not retried here at once: the release's NOTIFY wakes every store, this one too, so a JVM that releases
+        // does not keep handing its slots to its own waiters ahead of the other JVMs' (it starved them).
+        if (unreleased.isNotEmpty()) releaseLeases()
         failExpired()
         if (attempt && pending.isNotEmpty()) tryGrant()
         waiting = pending.size
@@ -241,7 +243,7 @@ internal class StoreWorker(
                 val unknown = request.tags.firstOrNull { it !in slots }
                 if (unknown != null) {
                     refused += request to IllegalArgumentException(
-                        "unknown concurrency limit \"$unknown\" in the shared store; define it with create(tag, slots)"
+                        "unknown concurrency limit \"${unknown.take(80)}\" in the shared store; known tags: ${knownTags(db)}"
                     )
                     continue
                 }
@@ -264,7 +266,9 @@ internal class StoreWorker(
             }
             db.commit()
             lastFailure = null
-        } catch (failure: SQLException) {
+        } catch (failure: Throwable) {
+            // Any failure, not only the database's: a transaction left open would keep the tags' rows locked,
+            // and every other JVM's store waiting on them.
             lost(failure)
             return
         }
@@ -279,6 +283,16 @@ internal class StoreWorker(
             active[grant] = renewedFrom
             if (!request.future.complete(grant)) grant.close() // the caller gave up meanwhile
         }
+    }
+
+    private fun knownTags(db: Connection): String {
+        val tags = db.createStatement().use { statement ->
+            statement.executeQuery("SELECT tag FROM corobridge_limit ORDER BY tag LIMIT 21").use { rows ->
+                generateSequence { if (rows.next()) rows.getString(1) else null }.toList()
+            }
+        }
+        if (tags.isEmpty()) return "none (define one with create)"
+        return tags.take(20).joinToString(", ") { "\"${it.take(40)}\"" } + if (tags.size > 20) ", ..." else ""
     }
 
     private fun insertLeases(db: Connection, request: Request): LongArray {
@@ -310,7 +324,7 @@ internal class StoreWorker(
             db.commit()
             unreleased.clear()
             return true
-        } catch (failure: SQLException) {
+        } catch (failure: Throwable) {
             // Not renewed any more, so they expire by themselves if the database stays away; retried meanwhile.
             lost(failure)
             return false
@@ -333,7 +347,7 @@ internal class StoreWorker(
                 it.executeQuery().use { rows -> while (rows.next()) renewed += rows.getLong(1) }
             }
             db.commit()
-        } catch (failure: SQLException) {
+        } catch (failure: Throwable) {
             lost(failure)
             // Leases not renewed since longer than their time have run out by the database's clock: lost.
             for ((grant, since) in active.entries.toList()) if (started - since >= leaseNanos) leaseLost(grant, failure)
@@ -344,7 +358,7 @@ internal class StoreWorker(
         }
     }
 
-    private fun leaseLost(grant: Grant, cause: SQLException?) {
+    private fun leaseLost(grant: Grant, cause: Throwable?) {
         active.remove(grant)
         grant.lost = true
         val why = if (cause == null) "its lease was ended (expired, reset or deleted) before it could be renewed"
@@ -375,8 +389,9 @@ internal class StoreWorker(
         }
 
     /** The connection failed: forget it (a new one is opened next time) and remember why, for timeouts. */
-    private fun lost(failure: SQLException) {
-        lastFailure = failure
+    private fun lost(failure: Throwable) {
+        if (failure is VirtualMachineError) throw failure
+        lastFailure = failure as? SQLException ?: SQLException("the store failed: $failure", failure)
         connection?.let { db ->
             runCatching { db.rollback() }
             runCatching { db.close() }

@@ -2,6 +2,8 @@ package io.corobridge.limits.postgres
 
 import io.corobridge.core.ConcurrencyLimitTimeoutException
 import io.corobridge.core.RunSyncLoop
+import io.corobridge.core.limits
+import io.corobridge.core.useSharedLimits
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres
 import java.net.ServerSocket
 import java.nio.file.Files
@@ -51,6 +53,36 @@ class DatabaseOutageTest {
             loop.close()
             server.close()
             dataDir.deleteRecursively()
+        }
+    }
+
+    @Test
+    fun `a database that stops answering gives a timeout error at the timeout, not a hang or a cancellation`() {
+        val dataDir = Files.createTempDirectory("corobridge-hang").toFile()
+        val server = EmbeddedPostgres.builder().setDataDirectory(dataDir).setCleanDataDirectory(true).start()
+        val store = PostgresLimitStore.open(server.getJdbcUrl("postgres", "postgres"))
+        val loop = RunSyncLoop.create("hang").useSharedLimits(store)
+        val postmaster = dataDir.resolve("postmaster.pid").readLines().first().trim().toLong()
+        val processes = listOf(postmaster) + ProcessHandle.of(postmaster).get().descendants().map { it.pid() }.toList()
+        fun signal(name: String) = ProcessBuilder(listOf("kill", "-$name") + processes.map { it.toString() }).start().waitFor()
+        try {
+            loop.limits.create("db", 1)
+            signal("STOP") // every process of the server frozen: connections stay open, nothing answers
+            val started = System.nanoTime()
+            val blocking = kotlin.runCatching { loop.limits.acquire(Duration.ofSeconds(1), "db") }.exceptionOrNull()
+            assertTrue(blocking is ConcurrencyLimitTimeoutException, "blocking: $blocking")
+            val suspending = kotlin.runCatching {
+                loop.runSync { loop.limits.withConcurrencyLimit("db", timeout = kotlin.time.Duration.parse("1s")) { } }
+            }.exceptionOrNull()
+            assertTrue(suspending is ConcurrencyLimitTimeoutException, "suspending: $suspending")
+            assertTrue(suspending!!.message!!.contains("did not answer") || suspending.message!!.contains("could not be used"), suspending.message)
+            val took = Duration.ofNanos(System.nanoTime() - started)
+            assertTrue(took < Duration.ofSeconds(8), "both failed near their 1 s timeouts, in $took")
+        } finally {
+            signal("CONT")
+            loop.close()
+            store.close()
+            server.close()
         }
     }
 }

@@ -104,4 +104,17 @@ class MultiProcessTest {
             assertEquals(0, store.occupied("db"), "given back, and the store closed with the loop at exit")
         }
     }
+
+    @Test
+    fun `a store the default loop cannot open is named, its password hidden`() {
+        val jvm = child(
+            "default",
+            properties = listOf("-Dcorobridge.limitsStore=jdbc:postgresql://127.0.0.1:notaport/postgres?user=postgres&password=hunter2"),
+        )
+        val output = jvm.inputStream.bufferedReader().readText()
+        assertTrue(jvm.waitFor(60, TimeUnit.SECONDS))
+        assertTrue(jvm.exitValue() != 0, output)
+        assertTrue(output.contains("system property corobridge.limitsStore: the shared limit store at"), output)
+        assertTrue(output.contains("password=***") && !output.contains("hunter2"), output)
+    }
 }

@@ -116,4 +116,34 @@ class SharedConcurrencyLimitsTest {
         val refused = assertThrows(IllegalStateException::class.java) { loop.useSharedLimits(store) }
         assertTrue(refused.message!!.contains("give it a shared store before its first use"), refused.message)
     }
+
+    @Test
+    fun `a size change while slots are held is refused as in-process, an operator's update is not`() {
+        val loop = jvm("resize")
+        loop.limits.create("db", 2)
+        loop.limits.acquire(Duration.ofSeconds(5), "db").use {
+            val refused = assertThrows(IllegalStateException::class.java) { loop.limits.create("db", 4) }
+            assertTrue(refused.message!!.contains("cannot change from 2 to 4 slots while 1 of them are held"), refused.message)
+            loop.limits.create("db", 2) // the same size: nothing to change
+            stores.single().update("db", 4)
+            assertEquals(4, stores.single().limits()["db"])
+        }
+    }
+
+    @Test
+    fun `slots whose lease is lost say so`() {
+        val store = PostgresLimitStore.open(TestDatabase.dataSource, PostgresLimitStore.Settings(leaseTime = Duration.ofSeconds(1)))
+        stores += store
+        val loop = RunSyncLoop.create("lost").useSharedLimits(store).also { loops += it }
+        loop.limits.create("db", 1)
+        val slots = loop.limits.acquire(Duration.ofSeconds(5), "db")
+        assertTrue(slots.isValid)
+        store.reset("db")
+        val deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10)
+        while (slots.isValid) {
+            check(System.nanoTime() < deadline) { "the lost lease was never noticed" }
+            Thread.onSpinWait()
+        }
+        slots.close()
+    }
 }
