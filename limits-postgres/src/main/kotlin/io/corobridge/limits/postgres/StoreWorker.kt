@@ -20,8 +20,9 @@ import org.postgresql.PGConnection
  * One round of the worker: take the commands queued (new requests, abandoned ones, releases, wake-ups), give back
  * released leases (so waiters in this JVM get them at once), fail requests past their deadline, try the waiting
  * requests, and renew leases when a third of the lease time has passed. Trying the waiting requests is one
- * transaction for all of them: lock the rows of every tag involved in name order, drop expired leases, count
- * those left, then grant requests in arrival order while slots are free. A request that cannot be granted blocks
+ * transaction for all of them: lock the rows of every tag involved in name order, count the leases not expired,
+ * then grant requests in arrival order while slots are free; expired leases are deleted separately, each renewal
+ * period. A request that cannot be granted blocks
  * its tags for the requests behind it, so a tag's waiters in this JVM are served first come, first served.
  */
 internal class StoreWorker(
@@ -125,6 +126,7 @@ internal class StoreWorker(
             if (System.nanoTime() - nextRenewal >= 0) {
                 try {
                     renew()
+                    sweep()
                 } catch (failure: Throwable) {
                     if (failure is VirtualMachineError) throw failure
                     logger.log(System.Logger.Level.ERROR, "corobridge: renewing leases failed unexpectedly", failure)
@@ -229,12 +231,12 @@ internal class StoreWorker(
                 it.setArray(1, tagArray)
                 it.executeQuery().use { rows -> while (rows.next()) slots[rows.getString(1)] = rows.getInt(2) }
             }
-            db.prepareStatement("DELETE FROM corobridge_lease WHERE tag = ANY(?) AND expires_at <= now()").use {
-                it.setArray(1, tagArray)
-                it.executeUpdate()
-            }
+            // Counted after the rows are locked, in a statement of its own: its snapshot then sees every lease
+            // committed before the lock was granted. Expired leases are not counted; sweep() deletes them.
             val held = HashMap<String, Int>()
-            db.prepareStatement("SELECT tag, count(*) FROM corobridge_lease WHERE tag = ANY(?) GROUP BY tag").use {
+            db.prepareStatement(
+                "SELECT tag, count(*) FROM corobridge_lease WHERE tag = ANY(?) AND expires_at > now() GROUP BY tag"
+            ).use {
                 it.setArray(1, tagArray)
                 it.executeQuery().use { rows -> while (rows.next()) held[rows.getString(1)] = rows.getInt(2) }
             }
@@ -355,6 +357,17 @@ internal class StoreWorker(
         }
         for (grant in active.keys.toList()) {
             if (grant.leaseIds.all { it in renewed }) active[grant] = started else leaseLost(grant, null)
+        }
+    }
+
+    /** Deletes expired leases, every JVM's: housekeeping only, since no count includes them. */
+    private fun sweep() {
+        try {
+            val db = connection()
+            db.createStatement().use { it.executeUpdate("DELETE FROM corobridge_lease WHERE expires_at <= now()") }
+            db.commit()
+        } catch (failure: Throwable) {
+            lost(failure)
         }
     }
 
