@@ -84,6 +84,83 @@ public class ConcurrencyLimits internal constructor(
         }
     }
 
+    private val rates = ConcurrentHashMap<String, io.corobridge.core.internal.RateLimiter>()
+
+    /**
+     * Defines [tag] as a rate limit: at most [perSecond] passes per second over time, and at most [burst] at once
+     * after a quiet spell (Prefect's `rate_limit` on a limit with `slot_decay_per_second`). Pass it with [rateLimit]
+     * (suspends) or [rateLimitBlocking] (blocks); a pass is not given back, it decays. In this loop's limits only:
+     * a shared store does not keep rate limits yet. Defining it again replaces it.
+     *
+     * @throws IllegalArgumentException if [tag] is blank, [perSecond] not positive and finite, or [burst] below 1
+     * @since 0.2
+     */
+    @JvmOverloads
+    public fun createRate(tag: String, perSecond: Double, burst: Int = 1) {
+        require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
+        require(perSecond > 0 && perSecond.isFinite()) { "perSecond must be positive, was $perSecond for tag \"$tag\"" }
+        require(burst >= 1) { "burst must be at least 1, was $burst for tag \"$tag\"" }
+        rates[tag] = io.corobridge.core.internal.RateLimiter(perSecond, burst)
+    }
+
+    /**
+     * Waits, suspended, until the rate limit [tag] lets one more pass: callers get their turns in the order they
+     * asked (each reserves the next moment, then waits for it); with a [timeout]
+     * that its turn would come after, it throws [ConcurrencyLimitTimeoutException] at once, having taken nothing.
+     * Cancellable: a coroutine cancelled while waiting gives up its turn (the rate is never exceeded).
+     *
+     * @throws IllegalArgumentException if [tag] is not a rate limit (the message lists those there are)
+     * @since 0.2
+     */
+    public suspend fun rateLimit(tag: String, timeout: Duration? = null) {
+        require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
+        val limiter = rate(tag)
+        val wait = limiter.reserve(timeout?.inWholeNanoseconds ?: Long.MAX_VALUE)
+        if (wait < 0) throw rateTimedOut(tag, limiter, timeout!!.inWholeNanoseconds)
+        if (wait > 0) kotlinx.coroutines.delay(wait.nanoseconds)
+    }
+
+    /**
+     * [rateLimit] for a thread: blocks it until the rate limit [tag] lets one more pass, or throws
+     * [ConcurrencyLimitTimeoutException] at once if its turn would come after [timeout].
+     *
+     * @throws java.util.concurrent.CancellationException if the thread is interrupted while waiting (the flag is set again)
+     * @throws IllegalStateException on a loop thread, where blocking would stall the loop (use [rateLimit] there)
+     * @since 0.2
+     */
+    public fun rateLimitBlocking(timeout: java.time.Duration, tag: String) {
+        require(!timeout.isNegative && !timeout.isZero) { "timeout must be positive, was $timeout" }
+        check(Thread.currentThread() !is LoopThread) {
+            "rateLimitBlocking blocks its thread, and this is loop thread \"${Thread.currentThread().name}\"; use rateLimit there"
+        }
+        val limiter = rate(tag)
+        val wait = limiter.reserve(timeout.nanosOr(Long.MAX_VALUE / 4))
+        if (wait < 0) throw rateTimedOut(tag, limiter, timeout.nanosOr(Long.MAX_VALUE / 4))
+        val until = System.nanoTime() + wait
+        while (true) {
+            val left = until - System.nanoTime()
+            if (left <= 0) return
+            java.util.concurrent.locks.LockSupport.parkNanos(this, left)
+            if (Thread.interrupted()) {
+                Thread.currentThread().interrupt()
+                throw java.util.concurrent.CancellationException("interrupted while waiting for rate limit \"$tag\"")
+            }
+        }
+    }
+
+    private fun rate(tag: String): io.corobridge.core.internal.RateLimiter =
+        rates[tag] ?: throw IllegalArgumentException(
+            "unknown rate limit \"$tag\"; known: " +
+                (rates.keys.sorted().takeIf { it.isNotEmpty() }?.joinToString(", ") { "\"$it\"" } ?: "none (define one with createRate)")
+        )
+
+    private fun rateTimedOut(tag: String, limiter: io.corobridge.core.internal.RateLimiter, timeoutNanos: Long) =
+        ConcurrencyLimitTimeoutException(
+            "rate limit \"$tag\" (${limiter.perSecond} per second, burst ${limiter.burst}) would not let this pass within " +
+                "${java.time.Duration.ofNanos(timeoutNanos)}; nothing was taken",
+            tag, -1, limiter.burst, -1,
+        )
+
     /** The tags defined so far, sorted. */
     public val tags: List<String>
         get() = shared?.limits()?.keys?.sorted() ?: limits.keys.sorted()
