@@ -90,7 +90,7 @@ public class ConcurrencyLimits internal constructor(
      * Defines [tag] as a rate limit: at most [perSecond] passes per second over time, and at most [burst] at once
      * after a quiet spell (Prefect's `rate_limit` on a limit with `slot_decay_per_second`). Pass it with [rateLimit]
      * (suspends) or [rateLimitBlocking] (blocks); a pass is not given back, it decays. In this loop's limits only:
-     * a shared store does not keep rate limits yet. Defining it again replaces it.
+     * with a shared store, in the store, for every JVM. Defining it again replaces it.
      *
      * @throws IllegalArgumentException if [tag] is blank, [perSecond] not positive and finite, or [burst] below 1
      * @since 0.2
@@ -100,7 +100,8 @@ public class ConcurrencyLimits internal constructor(
         require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
         require(perSecond > 0 && perSecond.isFinite()) { "perSecond must be positive, was $perSecond for tag \"$tag\"" }
         require(burst >= 1) { "burst must be at least 1, was $burst for tag \"$tag\"" }
-        rates[tag] = io.corobridge.core.internal.RateLimiter(perSecond, burst)
+        if (shared != null) shared.createRate(tag, perSecond, burst)
+        else rates[tag] = io.corobridge.core.internal.RateLimiter(perSecond, burst)
     }
 
     /**
@@ -114,9 +115,15 @@ public class ConcurrencyLimits internal constructor(
      */
     public suspend fun rateLimit(tag: String, timeout: Duration? = null) {
         require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
-        val limiter = rate(tag)
-        val wait = limiter.reserve(timeout?.inWholeNanoseconds ?: Long.MAX_VALUE)
-        if (wait < 0) throw rateTimedOut(tag, limiter, timeout!!.inWholeNanoseconds)
+        val maxWait = timeout?.inWholeNanoseconds ?: Long.MAX_VALUE
+        val wait = if (shared != null) {
+            // The store's round trip, off the loop thread.
+            kotlinx.coroutines.withContext(kotlinx.coroutines.Dispatchers.IO) { shared.reserveRate(tag, maxWait) }
+                .also { if (it < 0) throw sharedRateTimedOut(tag, maxWait) }
+        } else {
+            val limiter = rate(tag)
+            limiter.reserve(maxWait).also { if (it < 0) throw rateTimedOut(tag, limiter, maxWait) }
+        }
         if (wait > 0) kotlinx.coroutines.delay(wait.nanoseconds)
     }
 
@@ -133,9 +140,13 @@ public class ConcurrencyLimits internal constructor(
         check(Thread.currentThread() !is LoopThread) {
             "rateLimitBlocking blocks its thread, and this is loop thread \"${Thread.currentThread().name}\"; use rateLimit there"
         }
-        val limiter = rate(tag)
-        val wait = limiter.reserve(timeout.nanosOr(Long.MAX_VALUE / 4))
-        if (wait < 0) throw rateTimedOut(tag, limiter, timeout.nanosOr(Long.MAX_VALUE / 4))
+        val maxWait = timeout.nanosOr(Long.MAX_VALUE / 4)
+        val wait = if (shared != null) {
+            shared.reserveRate(tag, maxWait).also { if (it < 0) throw sharedRateTimedOut(tag, maxWait) }
+        } else {
+            val limiter = rate(tag)
+            limiter.reserve(maxWait).also { if (it < 0) throw rateTimedOut(tag, limiter, maxWait) }
+        }
         val until = System.nanoTime() + wait
         while (true) {
             val left = until - System.nanoTime()
@@ -153,6 +164,12 @@ public class ConcurrencyLimits internal constructor(
             "unknown rate limit \"$tag\"; known: " +
                 (rates.keys.sorted().takeIf { it.isNotEmpty() }?.joinToString(", ") { "\"$it\"" } ?: "none (define one with createRate)")
         )
+
+    private fun sharedRateTimedOut(tag: String, timeoutNanos: Long) = ConcurrencyLimitTimeoutException(
+        "rate limit \"$tag\" in the shared store would not let this pass within ${java.time.Duration.ofNanos(timeoutNanos)}; " +
+            "nothing was taken",
+        tag, -1, -1, -1,
+    )
 
     private fun rateTimedOut(tag: String, limiter: io.corobridge.core.internal.RateLimiter, timeoutNanos: Long) =
         ConcurrencyLimitTimeoutException(
@@ -585,6 +602,16 @@ public interface SharedLimitStore : AutoCloseable {
 
     /** Takes one slot of each of [tags], blocking the calling thread until all are free or [timeout] has passed. */
     public fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): ConcurrencyLimits.Slots
+
+    /** Defines (or replaces) the rate limit [tag]; see [ConcurrencyLimits.createRate]. Blocks for the store. */
+    public fun createRate(tag: String, perSecond: Double, burst: Int)
+
+    /**
+     * Reserves the next moment the rate limit [tag] lets one pass, for every JVM; returns how long, in nanoseconds,
+     * to wait for it, or -1 (nothing reserved) if that is more than [maxWaitNanos]. Blocks for the store (never
+     * called on a loop thread).
+     */
+    public fun reserveRate(tag: String, maxWaitNanos: Long): Long
 }
 
 /**

@@ -195,6 +195,62 @@ public class PostgresLimitStore private constructor(
         worker.wake()
     }
 
+    override fun createRate(tag: String, perSecond: Double, burst: Int) {
+        checkTag(tag)
+        require(perSecond > 0 && perSecond.isFinite()) { "perSecond must be positive, was $perSecond for tag \"$tag\"" }
+        require(burst >= 1) { "burst must be at least 1, was $burst for tag \"$tag\"" }
+        direct { connection ->
+            connection.prepareStatement(
+                "INSERT INTO corobridge_rate (tag, per_second, burst) VALUES (?, ?, ?) ON CONFLICT (tag) DO UPDATE " +
+                    "SET per_second = excluded.per_second, burst = excluded.burst, tat = clock_timestamp()"
+            ).use {
+                it.setString(1, tag)
+                it.setDouble(2, perSecond)
+                it.setInt(3, burst)
+                it.executeUpdate()
+            }
+        }
+    }
+
+    /**
+     * One transaction: lock the rate's row, reserve the next moment by the database's clock (the generic cell rate
+     * algorithm, as in-process), move the row's timestamp on unless the wait is too long.
+     */
+    override fun reserveRate(tag: String, maxWaitNanos: Long): Long = direct { connection ->
+        connection.autoCommit = false
+        try {
+            val row = connection.prepareStatement(
+                "SELECT extract(epoch FROM tat), extract(epoch FROM clock_timestamp()), per_second, burst " +
+                    "FROM corobridge_rate WHERE tag = ? FOR UPDATE"
+            ).use {
+                it.setString(1, tag)
+                it.executeQuery().use { rows ->
+                    if (rows.next()) doubleArrayOf(rows.getDouble(1), rows.getDouble(2), rows.getDouble(3), rows.getInt(4).toDouble())
+                    else null
+                }
+            } ?: throw IllegalArgumentException("unknown rate limit \"${tag.take(80)}\" in the shared store; define it with createRate")
+            val (tat, now, perSecond, burst) = row.toList()
+            val interval = 1.0 / perSecond
+            val start = maxOf(tat, now)
+            val waitSeconds = maxOf(0.0, start - (burst - 1) * interval - now)
+            val wait = (waitSeconds * 1e9).toLong()
+            if (wait > maxWaitNanos) {
+                connection.rollback()
+                return@direct -1L
+            }
+            connection.prepareStatement("UPDATE corobridge_rate SET tat = to_timestamp(?) WHERE tag = ?").use {
+                it.setDouble(1, start + interval)
+                it.setString(2, tag)
+                it.executeUpdate()
+            }
+            connection.commit()
+            wait
+        } catch (failure: Throwable) {
+            connection.rollback()
+            throw failure
+        }
+    }
+
     private fun resizeIn(connection: Connection, tag: String, slots: Int): Boolean =
         connection.prepareStatement("UPDATE corobridge_limit SET slots = ?, updated_at = now() WHERE tag = ?").use {
             it.setInt(1, slots)

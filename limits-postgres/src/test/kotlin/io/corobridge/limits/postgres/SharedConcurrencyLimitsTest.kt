@@ -146,4 +146,37 @@ class SharedConcurrencyLimitsTest {
         }
         slots.close()
     }
+
+    @Test
+    fun `a rate limit in the store holds for loops of two JVMs together`() {
+        val one = jvm("rate-one")
+        val two = jvm("rate-two")
+        one.limits.createRate("api", perSecond = 20.0)
+        val passed = java.util.Collections.synchronizedList(ArrayList<Long>())
+        val futures = listOf(one, two).map { loop ->
+            loop.runAsync {
+                repeat(6) {
+                    loop.limits.rateLimit("api")
+                    passed += System.nanoTime()
+                }
+            }
+        }
+        futures.forEach { it.get() }
+        val times = passed.sorted()
+        assertEquals(12, times.size)
+        for (k in times.indices) {
+            // 20 per second across both: the k-th pass no sooner than k intervals of 50 ms after the first (less
+            // the round trips' jitter, since the database's clock sets the moments).
+            val earliest = k * 50_000_000L - 15_000_000L
+            assertTrue(times[k] - times[0] >= earliest, "pass $k came ${(times[k] - times[0]) / 1e6} ms after the first")
+        }
+        one.limits.createRate("slow", perSecond = 1.0)
+        one.limits.rateLimitBlocking(Duration.ofSeconds(5), "slow")
+        val refused = assertThrows(ConcurrencyLimitTimeoutException::class.java) {
+            two.limits.rateLimitBlocking(Duration.ofMillis(100), "slow")
+        }
+        assertTrue(refused.message!!.contains("rate limit \"slow\" in the shared store would not let this pass"), refused.message)
+        val unknown = assertThrows(IllegalArgumentException::class.java) { two.limits.rateLimitBlocking(Duration.ofSeconds(1), "nope") }
+        assertTrue(unknown.message!!.contains("unknown rate limit \"nope\""), unknown.message)
+    }
 }

@@ -24,7 +24,7 @@ object TestDatabase {
     /** Drops the store's tables, so the next store starts from nothing. */
     fun clean() {
         dataSource.connection.use { db ->
-            db.createStatement().use { it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_schema") }
+            db.createStatement().use { it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_rate, corobridge_schema") }
         }
     }
 }
