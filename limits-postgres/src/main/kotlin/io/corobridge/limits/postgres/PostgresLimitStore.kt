@@ -160,12 +160,7 @@ public class PostgresLimitStore private constructor(
                     it.executeQuery().use { rows -> rows.next(); rows.getInt(1) }
                 }
                 if (existing != slots) {
-                    val held = connection.prepareStatement(
-                        "SELECT count(*) FROM corobridge_lease WHERE tag = ? AND expires_at > now()"
-                    ).use {
-                        it.setString(1, tag)
-                        it.executeQuery().use { rows -> rows.next(); rows.getInt(1) }
-                    }
+                    val held = heldIn(connection, tag)
                     check(held == 0) {
                         "concurrency limit \"$tag\" cannot change from $existing to $slots slots while $held of them are " +
                             "held; redefine it when none is, or resize it with update(tag, slots)"
@@ -302,12 +297,14 @@ public class PostgresLimitStore private constructor(
     }
 
     /** Slots of [tag] held now, in every JVM (leases not expired by the database's clock). */
-    override fun occupied(tag: String): Int = direct { connection ->
+    override fun occupied(tag: String): Int = direct { connection -> heldIn(connection, tag) }
+
+    /** Slots of [tag] held now: leases not expired by the database's clock. */
+    private fun heldIn(connection: Connection, tag: String): Int =
         connection.prepareStatement("SELECT count(*) FROM corobridge_lease WHERE tag = ? AND expires_at > now()").use {
             it.setString(1, tag)
             it.executeQuery().use { rows -> rows.next(); rows.getInt(1) }
         }
-    }
 
     /** Who holds which slot now, in every JVM, oldest first; of [tag] only, unless it is null. */
     @JvmOverloads

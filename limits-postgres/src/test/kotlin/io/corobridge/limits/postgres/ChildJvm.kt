@@ -61,7 +61,7 @@ object ChildJvm {
         store.acquireBlocking(listOf(tag), Duration.ofSeconds(30))
         println("HELD")
         System.out.flush()
-        Thread.sleep(Long.MAX_VALUE) // until killed
+        java.util.concurrent.CountDownLatch(1).await() // nothing opens it: the process waits until it is killed
     }
 
     private fun defaultLoop() {
