@@ -45,11 +45,9 @@ import org.jspecify.annotations.Nullable;
  */
 public final class LoopBridge {
     private final RunSyncLoop loop;
-    private final ConcurrencyLimits limits;
 
     LoopBridge(RunSyncLoop loop) {
         this.loop = loop;
-        this.limits = ConcurrencyLimitsKt.getLimits(loop);
     }
 
     /**
@@ -434,7 +432,9 @@ public final class LoopBridge {
      * @since 0.1
      */
     public ConcurrencyLimits limits() {
-        return limits;
+        // Asked for each time, not when the bridge is made: a loop may still be given a shared store after
+        // Bridge.on(loop), as long as its limits were never used.
+        return ConcurrencyLimitsKt.getLimits(loop);
     }
 
     /**

@@ -31,6 +31,63 @@ class ConcurrencyLimitsTest {
     private final UserService users = new UserService();
 
     @Test
+    void aBridgeMadeBeforeTheLoopIsGivenASharedStoreUsesThatStore() {
+        RunSyncLoop shared = loops.create("java-shared-limits");
+        LoopBridge early = Bridge.on(shared); // made first, as a Java service would in its constructor
+        ConcurrencyLimitsKt.useSharedLimits(shared, new CountingStore(7));
+        assertEquals(7, early.limits().occupied("db"), "the bridge's limits are the store's");
+        assertEquals(7, Bridge.on(shared).limits().occupied("db"));
+    }
+
+    /** A store that answers only occupied(), with a fixed figure: enough to tell which store a loop's limits use. */
+    private static final class CountingStore implements io.corobridge.core.SharedLimitStore {
+        private final int occupied;
+
+        CountingStore(int occupied) {
+            this.occupied = occupied;
+        }
+
+        @Override
+        public int occupied(String tag) {
+            return occupied;
+        }
+
+        @Override
+        public void create(String tag, int slots) {
+            throw new UnsupportedOperationException("create");
+        }
+
+        @Override
+        public java.util.Map<String, Integer> limits() {
+            throw new UnsupportedOperationException("limits");
+        }
+
+        @Override
+        public Object acquire(List<String> tags, Duration timeout, kotlin.coroutines.Continuation<? super ConcurrencyLimits.Slots> continuation) {
+            throw new UnsupportedOperationException("acquire");
+        }
+
+        @Override
+        public ConcurrencyLimits.Slots acquireBlocking(List<String> tags, Duration timeout) {
+            throw new UnsupportedOperationException("acquireBlocking");
+        }
+
+        @Override
+        public void createRate(String tag, double perSecond, int burst) {
+            throw new UnsupportedOperationException("createRate");
+        }
+
+        @Override
+        public long reserveRate(String tag, long maxWaitNanos) {
+            throw new UnsupportedOperationException("reserveRate");
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
     void nullTagsAreRefusedNamingTheArgument() {
         limits.create("db", 1);
         NullPointerException element = assertThrows(NullPointerException.class,

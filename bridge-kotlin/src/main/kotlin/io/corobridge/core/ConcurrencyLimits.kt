@@ -10,6 +10,7 @@ import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.locks.ReentrantLock
 import kotlin.concurrent.withLock
 import kotlin.time.Duration
+import kotlin.time.toJavaDuration
 import kotlin.time.Duration.Companion.nanoseconds
 import kotlinx.coroutines.withTimeoutOrNull
 
@@ -255,7 +256,7 @@ public class ConcurrencyLimits internal constructor(
         require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
         if (shared != null) {
             val ordered = order(tags)
-            val grant = waitingHere(ordered) { shared.acquire(ordered.asList(), timeout) }
+            val grant = waitingHere(ordered) { shared.acquire(ordered.asList(), timeout?.toJavaDuration()) }
             try {
                 return block()
             } finally {
@@ -597,8 +598,12 @@ public interface SharedLimitStore : AutoCloseable {
     /** Slots of [tag] held now, in every JVM; blocks for the store. */
     public fun occupied(tag: String): Int
 
-    /** Takes one slot of each of [tags], suspending until all are free or [timeout] has passed. */
-    public suspend fun acquire(tags: List<String>, timeout: Duration? = null): ConcurrencyLimits.Slots
+    /**
+     * Takes one slot of each of [tags], suspending until all are free or [timeout] (null: no limit) has passed. A
+     * `java.time.Duration`, so that Java can implement this interface (a Kotlin `Duration` parameter gives the method
+     * a mangled name).
+     */
+    public suspend fun acquire(tags: List<String>, timeout: java.time.Duration? = null): ConcurrencyLimits.Slots
 
     /** Takes one slot of each of [tags], blocking the calling thread until all are free or [timeout] has passed. */
     public fun acquireBlocking(tags: List<String>, timeout: java.time.Duration): ConcurrencyLimits.Slots

@@ -16,14 +16,13 @@ import java.util.concurrent.TimeoutException
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import javax.sql.DataSource
-import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.future.await
 import kotlinx.coroutines.withTimeoutOrNull
-import kotlin.time.toJavaDuration
+import kotlin.time.toKotlinDuration
 import org.postgresql.ds.PGSimpleDataSource
 
 /**
@@ -341,17 +340,17 @@ public class PostgresLimitStore private constructor(
      * @throws IllegalStateException if a tag is switched off (0 slots)
      * @since 0.2
      */
-    override suspend fun acquire(tags: List<String>, timeout: Duration?): Grant {
-        require(timeout == null || timeout.isPositive()) { "timeout must be positive, was $timeout" }
+    override suspend fun acquire(tags: List<String>, timeout: java.time.Duration?): Grant {
+        require(timeout == null || (!timeout.isNegative && !timeout.isZero)) { "timeout must be positive, was $timeout" }
         val context = currentCoroutineContext()
         val holder = context[CoroutineName]?.name?.let { "coroutine $it" } ?: "thread ${Thread.currentThread().name}"
-        val request = worker.submit(ordered(tags), holder, timeout?.inWholeNanoseconds, context[Job])
+        val request = worker.submit(ordered(tags), holder, timeout?.toNanos(), context[Job])
         try {
             // The store fails the request at its deadline; the extra second covers a store whose thread is stuck in a
             // call to a database that does not answer.
-            val guard = timeout?.let { it + 1.seconds }
+            val guard = timeout?.let { it.toKotlinDuration() + 1.seconds }
             if (guard == null) return request.future.await()
-            return withTimeoutOrNull(guard) { request.future.await() } ?: throw storeStuck(tags, timeout.toJavaDuration())
+            return withTimeoutOrNull(guard) { request.future.await() } ?: throw storeStuck(tags, timeout)
         } catch (failure: Throwable) {
             worker.abandon(request)
             throw unwrap(failure)
