@@ -27,7 +27,7 @@ class LimitsCommandTest {
     @BeforeEach
     fun clean() {
         server.postgresDatabase.connection.use { db ->
-            db.createStatement().use { it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_rate, corobridge_schema") }
+            db.createStatement().use { it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_rate, corobridge_waiter, corobridge_schema") }
         }
     }
 

@@ -45,11 +45,13 @@ import org.postgresql.ds.PGSimpleDataSource
  *   stops renewing, and its slots come back when its leases expire. A holder whose renewals fail until its lease
  *   has run out is told: [Settings.onLeaseLost] runs, and by default the coroutine that acquired the slots is
  *   cancelled and an ERROR is logged; the slots are then no longer counted as held, so they are never over-allocated.
- * - **Several tags** are taken in one transaction, all or nothing, locking the tags' rows in name order: opposite
+ * - **Several tags** are taken in one statement, all or nothing, locking the tags' rows in name order: opposite
  *   orders in different processes never deadlock.
- * - **Waiting** does not poll in a tight loop: releases send a `NOTIFY`, on which every store retries its waiting
- *   requests; a fallback poll ([Settings.pollInterval]) covers lost notifications and expired leases. Within one
- *   JVM, waiters for a tag are served first come, first served; across JVMs, whichever store retries first wins.
+ * - **Waiting** is a queue in the database, first come, first served across every JVM: a request that finds its
+ *   tags full is queued there, and the statement that frees a slot grants it to the oldest request queued that
+ *   fits and wakes only that request's store, by `NOTIFY`. A fallback poll ([Settings.pollInterval]) covers lost
+ *   notifications and expired leases. A request that gives up (timeout, cancellation) leaves the queue; the
+ *   requests of a JVM that died leave it when their lease runs out.
  * - **Threads.** Every JDBC call runs on the store's own threads (`corobridge-limits-<n>` and its listener), never
  *   on a loop thread: [acquire] suspends, [acquireBlocking] blocks only its caller.
  * - **The database away.** Acquisitions keep retrying and fail at their timeout, naming the database error; held
@@ -68,7 +70,8 @@ public class PostgresLimitStore private constructor(
      * How a store behaves.
      *
      * @property leaseTime how long a slot stays held without renewal (30 s unless set); renewals run every third
-     * @property pollInterval the longest a waiting request goes without retrying (1 s unless set)
+     * @property pollInterval the longest a queued request goes without checking the database (1 s unless set), in case
+     *   its `NOTIFY` was lost or a holder died without releasing
      * @property onLeaseLost called, on the store's thread, for slots whose lease ran out before it could be renewed;
      *   by default it logs an ERROR (the acquiring coroutine is cancelled whatever the handler does)
      * @since 0.2
@@ -171,8 +174,9 @@ public class PostgresLimitStore private constructor(
                 connection.rollback()
                 throw failure
             }
+            connection.autoCommit = true
+            serve(connection, tag) // a larger limit may let waiters in, one switched off fails them
         }
-        worker.wake() // a larger limit may let waiters in
     }
 
     /**
@@ -184,9 +188,8 @@ public class PostgresLimitStore private constructor(
      */
     public fun update(tag: String, slots: Int) {
         require(slots >= 0) { "slots must be 0 (tag switched off) or more, was $slots for tag \"$tag\"" }
-        val changed = direct { connection -> resizeIn(connection, tag, slots) }
+        val changed = direct { connection -> resizeIn(connection, tag, slots).also { serve(connection, tag) } }
         require(changed) { "unknown concurrency limit \"$tag\" in the shared store" }
-        worker.wake()
     }
 
     override fun createRate(tag: String, perSecond: Double, burst: Int) {
@@ -268,7 +271,7 @@ public class PostgresLimitStore private constructor(
         connection.prepareStatement("DELETE FROM corobridge_limit WHERE tag = ?").use {
             it.setString(1, tag)
             it.executeUpdate() > 0
-        }
+        }.also { serve(connection, tag) } // its waiters fail
     }
 
     /**
@@ -281,7 +284,7 @@ public class PostgresLimitStore private constructor(
         connection.prepareStatement("DELETE FROM corobridge_lease WHERE tag = ?").use {
             it.setString(1, tag)
             it.executeUpdate()
-        }.also { notifyReleased(connection) }
+        }.also { serve(connection, tag) }
     }
 
     /** The tags defined, sorted, with their sizes. */
@@ -433,8 +436,12 @@ public class PostgresLimitStore private constructor(
         }
     }
 
-    internal fun notifyReleased(connection: Connection) {
-        connection.createStatement().use { it.execute("NOTIFY $CHANNEL") }
+    /** Serves the database's queue of waiters for [tag] (schema-3.sql), after a change that may free or refuse slots. */
+    private fun serve(connection: Connection, tag: String) {
+        connection.prepareStatement("SELECT corobridge_serve(ARRAY[?])").use {
+            it.setString(1, tag)
+            it.executeQuery().close()
+        }
     }
 
     private fun unwrap(failure: Throwable): Throwable =

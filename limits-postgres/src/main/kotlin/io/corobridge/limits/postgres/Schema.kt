@@ -9,7 +9,7 @@ import java.sql.Connection
  */
 internal object Schema {
     /** The newest version this code knows. */
-    const val LATEST: Int = 2
+    const val LATEST: Int = 3
 
     /** An arbitrary constant: the advisory lock key under which versions are applied ("cblimits" in ASCII). */
     private const val LOCK_KEY = 0x63626c696d697473L

@@ -13,17 +13,21 @@ import org.postgresql.PGConnection
 
 /*
  * The store's two threads. The worker owns every JDBC call of acquiring, releasing and renewing, and the store's
- * state (waiting requests in arrival order, grants held); other threads reach it only through its command queue,
- * so none of that state needs a lock. The listener holds a second connection that LISTENs for releases anywhere
- * and wakes the worker.
+ * state (requests not yet sent, requests queued in the database, grants held); other threads reach it only through
+ * its command queue, so none of that state needs a lock. The listener holds a second connection that LISTENs on
+ * the store's channel: a NOTIFY 'grant <store> <request> <leases>' or 'fail <store> <request> <why> <n>' for this
+ * store becomes a command for the worker; any other wakes it to poll.
  *
- * One round of the worker: take the commands queued (new requests, abandoned ones, releases, wake-ups), give back
- * released leases (so waiters in this JVM get them at once), fail requests past their deadline, try the waiting
- * requests, and renew leases when a third of the lease time has passed. Trying the waiting requests is one
- * transaction for all of them: lock the rows of every tag involved in name order, count the leases not expired,
- * then grant requests in arrival order while slots are free; expired leases are deleted separately, each renewal
- * period. A request that cannot be granted blocks
- * its tags for the requests behind it, so a tag's waiters in this JVM are served first come, first served.
+ * The queue lives in the database (schema-3.sql): a request that cannot be granted at once waits there, in a row of
+ * corobridge_waiter for this store and its tags, and the call that frees a slot grants it to the oldest request
+ * queued that fits, in the same statement, and notifies that request's store. So requests are served in arrival
+ * order across every JVM, and only the store whose request got the slot is woken.
+ *
+ * One round of the worker: take the commands queued; fail requests past their deadline; in one call of
+ * corobridge_take, give back released leases (serving the queue) and send the new requests (granted at once, or
+ * queued); withdraw requests that gave up; poll the queued ones when a NOTIFY may have been missed (a wake-up, or
+ * every poll interval); renew leases and queue rows when a third of the lease time has passed. Every operation is
+ * one statement in autocommit: no transaction is ever left open, and no lock outlives a statement.
  */
 internal class StoreWorker(
     private val store: PostgresLimitStore,
@@ -42,22 +46,33 @@ internal class StoreWorker(
         val future = CompletableFuture<Grant>()
         val startNanos: Long = System.nanoTime()
 
+        /** Its number in this store's queue rows and NOTIFY payloads. */
+        val id: Long = ids.incrementAndGet()
+
         /** What the last attempt saw of the first tag that had no free slot: tag, held, slots. */
         var lastSeen: Triple<String, Int, Int>? = null
     }
 
     private class Abandon(val request: Request)
     private class Release(val grant: Grant)
+    private class Granted(val request: Long, val leases: LongArray)
+    private class Refused(val request: Long, val why: String, val tagIndex: Int)
     private object Wake
     private object Close
     private object Halt
 
+    /** This store in NOTIFY payloads: unique among every store sharing the database. */
+    val id: String = java.util.UUID.randomUUID().toString()
+
     private val commands = LinkedBlockingQueue<Any>()
-    private val pending = ArrayDeque<Request>()
+    private val fresh = ArrayDeque<Request>() // not sent yet
+    private val queued = LinkedHashMap<Long, Request>() // waiting in the database's queue, by request id
     private val active = LinkedHashMap<Grant, Long>() // grant -> System.nanoTime() before its last good renewal
     private val unreleased = ArrayList<Grant>()
+    private val withdrawals = ArrayList<Long>()
     private var connection: Connection? = null
     private var lastFailure: SQLException? = null
+    private var nextPoll = 0L
 
     @Volatile
     private var closing = false
@@ -140,22 +155,22 @@ internal class StoreWorker(
     private fun round(nextRenewal: Long): Boolean {
         val now = System.nanoTime()
         var wait = nextRenewal - now
-        if (pending.isNotEmpty()) {
-            wait = minOf(wait, pollNanos)
-            pending.mapNotNull { it.deadlineNanos }.minOrNull()?.let { wait = minOf(wait, it - now) }
+        if (queued.isNotEmpty() || fresh.isNotEmpty() || unreleased.isNotEmpty() || withdrawals.isNotEmpty()) {
+            wait = minOf(wait, nextPoll - now)
+            (fresh.asSequence() + queued.values.asSequence()).mapNotNull { it.deadlineNanos }.minOrNull()
+                ?.let { wait = minOf(wait, it - now) }
         }
         var command: Any? = commands.poll(maxOf(wait, 0L), TimeUnit.NANOSECONDS)
-        var attempt = command == null && pending.isNotEmpty() // the fallback poll
+        var poll = command == null && System.nanoTime() - nextPoll >= 0 // the fallback poll
         var close = false
         while (command != null) {
             when (command) {
-                is Request -> {
-                    pending.addLast(command)
-                    attempt = true
-                }
+                is Request -> fresh.addLast(command)
                 is Abandon -> abandoned(command.request)
                 is Release -> unreleased.add(command.grant).also { active.remove(command.grant) }
-                Wake -> attempt = true
+                is Granted -> queued.remove(command.request)?.let { granted(it, command.leases) }
+                is Refused -> queued.remove(command.request)?.let { refused(it, command.why, it.tags.getOrNull(command.tagIndex - 1)) }
+                Wake -> poll = true
                 Close -> close = true
                 Halt -> {
                     connection?.let { runCatching { it.close() } }
@@ -168,45 +183,50 @@ internal class StoreWorker(
             shutDown()
             return false
         }
-        // Not retried here at once: the release's NOTIFY wakes every store, this one too, so a JVM that releases
-        // does not keep handing its slots to its own waiters ahead of the other JVMs' (it starved them).
-        if (unreleased.isNotEmpty()) releaseLeases()
         failExpired()
-        if (attempt && pending.isNotEmpty()) tryGrant()
-        waiting = pending.size
+        if (fresh.isNotEmpty() || unreleased.isNotEmpty()) take()
+        if (withdrawals.isNotEmpty()) withdraw()
+        if (poll && queued.isNotEmpty()) poll()
+        if (System.nanoTime() - nextPoll >= 0) nextPoll = System.nanoTime() + pollNanos
+        waiting = fresh.size + queued.size
         return true
     }
 
     /** A caller stopped waiting (cancelled, interrupted): forget its request, give back a grant it never took. */
     private fun abandoned(request: Request) {
-        pending.remove(request)
+        fresh.remove(request)
+        if (queued.remove(request.id) != null) withdrawals += request.id
         val future = request.future
         if (future.isDone && !future.isCancelled && !future.isCompletedExceptionally) future.getNow(null)?.close()
     }
 
     private fun failExpired() {
         val now = System.nanoTime()
-        val iterator = pending.iterator()
-        while (iterator.hasNext()) {
-            val request = iterator.next()
-            val deadline = request.deadlineNanos ?: continue
-            if (request.future.isDone) {
-                iterator.remove()
-            } else if (now - deadline >= 0) {
-                iterator.remove()
-                request.future.completeExceptionally(timedOut(request))
-            }
+        fresh.removeAll { request -> expired(request, now) }
+        val gone = queued.entries.filter { (_, request) -> expired(request, now) }
+        for ((id, _) in gone) {
+            queued.remove(id)
+            withdrawals += id
         }
+    }
+
+    /** True if [request] is done or past its deadline (then failed here). */
+    private fun expired(request: Request, now: Long): Boolean {
+        if (request.future.isDone) return true
+        val deadline = request.deadlineNanos ?: return false
+        if (now - deadline < 0) return false
+        request.future.completeExceptionally(timedOut(request))
+        return true
     }
 
     private fun timedOut(request: Request): Throwable {
         val waited = java.time.Duration.ofNanos(System.nanoTime() - request.startNanos)
         val seen = request.lastSeen
-        val waiting = pending.count { other -> other.tags.any { it == seen?.first } }
+        val waiting = (fresh.asSequence() + queued.values.asSequence()).count { other -> other !== request && other.tags.any { it == seen?.first } }
         val message = if (seen != null && lastFailure == null) {
             "no slot of concurrency limit \"${seen.first}\" came free in the shared store within $waited (held " +
-                "${seen.second} / slots ${seen.third} across every JVM, $waiting more waiting here); slots already " +
-                "taken for this call were given back"
+                "${seen.second} / slots ${seen.third} across every JVM when it queued, $waiting more waiting here); slots " +
+                "already taken for this call were given back"
         } else {
             "no slot of concurrency limits ${request.tags.joinToString { "\"$it\"" }} came free in the shared store " +
                 "within $waited" + (lastFailure?.let { "; the database could not be used: $it" } ?: "")
@@ -216,74 +236,102 @@ internal class StoreWorker(
         ).also { error -> lastFailure?.let { error.initCause(it) } }
     }
 
-    private fun tryGrant() {
-        val candidates = pending.filter { !it.future.isDone }
-        pending.removeAll { it.future.isDone }
-        if (candidates.isEmpty()) return
-        val tags = candidates.flatMap { it.tags.asList() }.toSortedSet().toTypedArray()
-        val granted = ArrayList<Pair<Request, LongArray>>()
-        val refused = ArrayList<Pair<Request, Throwable>>()
+    /** A queued request was granted [leases] (in the order of its tags): it holds them from now on. */
+    private fun granted(request: Request, leases: LongArray) {
+        val grant = Grant(store, request.tags.asList(), leases, request.job)
+        active[grant] = System.nanoTime() - leaseNanos / 10 // a margin for the statement that set the expiry
+        if (!request.future.complete(grant)) grant.close() // the caller gave up meanwhile
+    }
+
+    private fun refused(request: Request, why: String, tag: String?) {
+        val error = if (why == "off") {
+            IllegalStateException("concurrency limit \"$tag\" has 0 slots: it is switched off, so nothing may run under it")
+        } else {
+            IllegalArgumentException("unknown concurrency limit \"${tag?.take(80)}\" in the shared store (deleted while this waited)")
+        }
+        request.future.completeExceptionally(error)
+    }
+
+    /**
+     * One call: gives back the leases released, which serves the queue, then sends the new requests: each is granted
+     * at once, queued in the database, or refused.
+     */
+    private fun take() {
+        val requests = fresh.toList()
+        val releasing = unreleased.toList()
+        val requestOf = ArrayList<Long>()
+        val tagOf = ArrayList<String>()
+        val holderOf = ArrayList<String>()
+        for (request in requests) {
+            for (tag in request.tags) {
+                requestOf += request.id
+                tagOf += tag
+                holderOf += request.holder
+            }
+        }
+        val byId = requests.associateBy { it.id }
+        val leases = HashMap<Long, HashMap<String, Long>>()
+        val answered = HashSet<Long>()
+        val queuedHere = HashSet<Long>()
+        val refusedHere = ArrayList<Pair<Request, Throwable>>()
+        var unknown = false
         try {
             val db = connection()
-            val tagArray = db.createArrayOf("text", tags)
-            val slots = HashMap<String, Int>()
-            db.prepareStatement("SELECT tag, slots FROM corobridge_limit WHERE tag = ANY(?) ORDER BY tag FOR UPDATE").use {
-                it.setArray(1, tagArray)
-                it.executeQuery().use { rows -> while (rows.next()) slots[rows.getString(1)] = rows.getInt(2) }
-            }
-            // Counted after the rows are locked, in a statement of its own: its snapshot then sees every lease
-            // committed before the lock was granted. Expired leases are not counted; sweep() deletes them.
-            val held = HashMap<String, Int>()
-            db.prepareStatement(
-                "SELECT tag, count(*) FROM corobridge_lease WHERE tag = ANY(?) AND expires_at > now() GROUP BY tag"
-            ).use {
-                it.setArray(1, tagArray)
-                it.executeQuery().use { rows -> while (rows.next()) held[rows.getString(1)] = rows.getInt(2) }
-            }
-            val blocked = HashSet<String>()
-            for (request in candidates) {
-                val unknown = request.tags.firstOrNull { it !in slots }
-                if (unknown != null) {
-                    refused += request to IllegalArgumentException(
-                        "unknown concurrency limit \"${unknown.take(80)}\" in the shared store; known tags: ${knownTags(db)}"
-                    )
-                    continue
+            db.prepareStatement("SELECT * FROM corobridge_take(NULL, ?, false, ?, ?, ?, ?, ?, ?, ?)").use {
+                it.setArray(1, db.createArrayOf("bigint", releasing.flatMap { grant -> grant.leaseIds.asList() }.toTypedArray()))
+                it.setString(2, id)
+                it.setArray(3, db.createArrayOf("bigint", requestOf.toTypedArray()))
+                it.setArray(4, db.createArrayOf("text", tagOf.toTypedArray()))
+                it.setArray(5, db.createArrayOf("text", holderOf.toTypedArray()))
+                it.setString(6, store.identity.host)
+                it.setLong(7, store.identity.pid)
+                it.setDouble(8, leaseNanos / 1e9)
+                it.executeQuery().use { rows ->
+                    while (rows.next()) {
+                        val request = byId.getValue(rows.getLong(1))
+                        val tag = rows.getString(3)
+                        answered += request.id
+                        when (rows.getString(2)) {
+                            "granted" -> leases.getOrPut(request.id) { HashMap() }[tag] = rows.getLong(6)
+                            "queued" -> {
+                                request.lastSeen = Triple(tag, rows.getInt(4), rows.getInt(5))
+                                queuedHere += request.id
+                            }
+                            "unknown" -> {
+                                unknown = true
+                                refusedHere += request to IllegalArgumentException("unknown concurrency limit \"${tag.take(80)}\" in the shared store")
+                            }
+                            "off" -> refusedHere += request to IllegalStateException(
+                                "concurrency limit \"$tag\" has 0 slots: it is switched off, so nothing may run under it"
+                            )
+                        }
+                    }
                 }
-                val off = request.tags.firstOrNull { slots[it] == 0 }
-                if (off != null) {
-                    refused += request to IllegalStateException(
-                        "concurrency limit \"$off\" has 0 slots: it is switched off, so nothing may run under it"
-                    )
-                    continue
-                }
-                if (request.tags.any { it in blocked }) continue
-                val full = request.tags.firstOrNull { (held[it] ?: 0) >= slots.getValue(it) }
-                if (full != null) {
-                    request.lastSeen = Triple(full, held[full] ?: 0, slots.getValue(full))
-                    blocked.addAll(request.tags)
-                    continue
-                }
-                granted += request to insertLeases(db, request)
-                for (tag in request.tags) held[tag] = (held[tag] ?: 0) + 1
             }
-            db.commit()
+            if (unknown) {
+                val known = knownTags(db)
+                refusedHere.replaceAll { (request, error) ->
+                    request to if (error is IllegalArgumentException) IllegalArgumentException("${error.message}; known tags: $known") else error
+                }
+            }
             lastFailure = null
         } catch (failure: Throwable) {
-            // Any failure, not only the database's: a transaction left open would keep the tags' rows locked,
-            // and every other JVM's store waiting on them.
+            // Nothing was given back, granted or queued (the call is one statement): all of it is tried again.
+            // Leases not given back are not renewed either, so they expire by themselves if the database stays away.
             lost(failure)
             return
         }
-        for ((request, error) in refused) {
-            pending.remove(request)
-            request.future.completeExceptionally(error)
-        }
-        val renewedFrom = System.nanoTime() - leaseNanos / 10 // a margin for the round trip that set the expiry
-        for ((request, ids) in granted) {
-            pending.remove(request)
-            val grant = Grant(store, request.tags.asList(), ids, request.job)
-            active[grant] = renewedFrom
-            if (!request.future.complete(grant)) grant.close() // the caller gave up meanwhile
+        fresh.clear()
+        unreleased.removeAll(releasing.toSet())
+        check(answered.size == requests.size) { "corobridge_take answered ${answered.size} of ${requests.size} requests" }
+        for ((request, error) in refusedHere) request.future.completeExceptionally(error)
+        for (request in requests) {
+            val mine = leases[request.id]
+            if (mine != null) {
+                granted(request, LongArray(request.tags.size) { mine.getValue(request.tags[it]) })
+            } else if (request.id in queuedHere) {
+                if (request.future.isDone) withdrawals += request.id else queued[request.id] = request
+            }
         }
     }
 
@@ -297,58 +345,84 @@ internal class StoreWorker(
         return tags.take(20).joinToString(", ") { "\"${it.take(40)}\"" } + if (tags.size > 20) ", ..." else ""
     }
 
-    private fun insertLeases(db: Connection, request: Request): LongArray {
-        db.prepareStatement(
-            "INSERT INTO corobridge_lease (tag, holder, host, pid, expires_at) " +
-                "SELECT t, ?, ?, ?, now() + make_interval(secs => ?) FROM unnest(?::text[]) AS t RETURNING id, tag"
-        ).use {
-            it.setString(1, request.holder)
-            it.setString(2, store.identity.host)
-            it.setLong(3, store.identity.pid)
-            it.setDouble(4, leaseNanos / 1e9)
-            it.setArray(5, db.createArrayOf("text", request.tags))
-            val ids = HashMap<String, Long>()
-            it.executeQuery().use { rows -> while (rows.next()) ids[rows.getString(2)] = rows.getLong(1) }
-            return LongArray(request.tags.size) { index -> ids.getValue(request.tags[index]) }
-        }
-    }
-
-    /** Deletes the leases of released grants and announces it; false if the database could not be used. */
-    private fun releaseLeases(): Boolean {
-        val ids = unreleased.flatMap { it.leaseIds.asList() }.toTypedArray()
+    /**
+     * The fallback for a NOTIFY missed (the listener reconnecting, or a lease that expired unreleased, which nobody
+     * announces): serves the queue of this store's requests, then learns what became of each.
+     */
+    private fun poll() {
+        val waiting = queued.keys.toTypedArray()
+        val grantedHere = HashMap<Long, HashMap<String, Long>>()
+        val gone = ArrayList<Long>()
         try {
             val db = connection()
-            db.prepareStatement("DELETE FROM corobridge_lease WHERE id = ANY(?)").use {
-                it.setArray(1, db.createArrayOf("bigint", ids))
-                it.executeUpdate()
+            db.prepareStatement("SELECT * FROM corobridge_poll(?, ?)").use {
+                it.setString(1, id)
+                it.setArray(2, db.createArrayOf("bigint", waiting))
+                it.executeQuery().use { rows ->
+                    while (rows.next()) {
+                        val request = rows.getLong(1)
+                        when (rows.getString(2)) {
+                            "granted" -> grantedHere.getOrPut(request) { HashMap() }[rows.getString(3)] = rows.getLong(4)
+                            "gone" -> gone += request
+                        }
+                    }
+                }
             }
-            store.notifyReleased(db)
-            db.commit()
-            unreleased.clear()
-            return true
+            lastFailure = null
         } catch (failure: Throwable) {
-            // Not renewed any more, so they expire by themselves if the database stays away; retried meanwhile.
             lost(failure)
-            return false
+            return
+        }
+        for ((id, leases) in grantedHere) {
+            val request = queued.remove(id) ?: continue
+            granted(request, LongArray(request.tags.size) { leases.getValue(request.tags[it]) })
+        }
+        for (id in gone) {
+            // Its queue row's lease ran out (the database was away longer than the lease), or it was refused and
+            // the NOTIFY missed: send it again, at the back of the queue; a refusal then comes back as an answer.
+            val request = queued.remove(id) ?: continue
+            fresh.addLast(request)
+        }
+        if (fresh.isNotEmpty()) take()
+    }
+
+    /** Takes the requests that gave up out of the queue, and gives back what was granted to them meanwhile. */
+    private fun withdraw(leaving: Boolean = false) {
+        try {
+            val db = connection()
+            db.prepareStatement("SELECT corobridge_withdraw(?, ?, ?)").use {
+                it.setString(1, id)
+                it.setArray(2, db.createArrayOf("bigint", withdrawals.toTypedArray()))
+                it.setBoolean(3, leaving)
+                it.executeQuery().close()
+            }
+            withdrawals.clear()
+        } catch (failure: Throwable) {
+            // Retried next round; if the database stays away, the queue rows' lease runs out by itself.
+            lost(failure)
         }
     }
 
+    /** Renews the leases of the grants held and of this store's queue rows (a request whose row ran out is polled as gone). */
     private fun renew() {
-        if (active.isEmpty()) return
+        if (active.isEmpty() && queued.isEmpty()) return
         val started = System.nanoTime()
         val ids = active.keys.flatMap { it.leaseIds.asList() }.toTypedArray()
         val renewed = HashSet<Long>()
         try {
             val db = connection()
             db.prepareStatement(
-                "UPDATE corobridge_lease SET expires_at = now() + make_interval(secs => ?) " +
+                "WITH waiting AS (UPDATE corobridge_waiter SET expires_at = now() + make_interval(secs => ?) " +
+                    "WHERE store = ? AND expires_at > now()) " +
+                    "UPDATE corobridge_lease SET expires_at = now() + make_interval(secs => ?) " +
                     "WHERE id = ANY(?) AND expires_at > now() RETURNING id"
             ).use {
                 it.setDouble(1, leaseNanos / 1e9)
-                it.setArray(2, db.createArrayOf("bigint", ids))
+                it.setString(2, id)
+                it.setDouble(3, leaseNanos / 1e9)
+                it.setArray(4, db.createArrayOf("bigint", ids))
                 it.executeQuery().use { rows -> while (rows.next()) renewed += rows.getLong(1) }
             }
-            db.commit()
         } catch (failure: Throwable) {
             lost(failure)
             // Leases not renewed since longer than their time have run out by the database's clock: lost.
@@ -360,12 +434,14 @@ internal class StoreWorker(
         }
     }
 
-    /** Deletes expired leases, every JVM's: housekeeping only, since no count includes them. */
+    /**
+     * Deletes expired leases and queue rows, every JVM's, and serves the queue of the leases' tags: a holder that
+     * died announced nothing, so this hands its slots on (as does a grant that finds a tag full, and every poll).
+     */
     private fun sweep() {
         try {
             val db = connection()
-            db.createStatement().use { it.executeUpdate("DELETE FROM corobridge_lease WHERE expires_at <= now()") }
-            db.commit()
+            db.createStatement().use { it.executeQuery("SELECT corobridge_sweep()").close() }
         } catch (failure: Throwable) {
             lost(failure)
         }
@@ -386,18 +462,21 @@ internal class StoreWorker(
     }
 
     private fun shutDown() {
-        for (request in pending) request.future.completeExceptionally(IllegalStateException("the limit store was closed"))
-        pending.clear()
+        for (request in fresh + queued.values) request.future.completeExceptionally(IllegalStateException("the limit store was closed"))
+        fresh.clear()
+        withdrawals.addAll(queued.keys)
+        queued.clear()
         unreleased.addAll(active.keys)
         active.clear()
-        if (unreleased.isNotEmpty()) releaseLeases()
+        if (unreleased.isNotEmpty()) take()
+        withdraw(leaving = true)
         connection?.let { runCatching { it.close() } }
         connection = null
     }
 
     private fun connection(): Connection =
         connection ?: dataSource.connection.also {
-            it.autoCommit = false
+            it.autoCommit = true // every operation of the worker is one statement, its own transaction
             connection = it
         }
 
@@ -405,10 +484,7 @@ internal class StoreWorker(
     private fun lost(failure: Throwable) {
         if (failure is VirtualMachineError) throw failure
         lastFailure = failure as? SQLException ?: SQLException("the store failed: $failure", failure)
-        connection?.let { db ->
-            runCatching { db.rollback() }
-            runCatching { db.close() }
-        }
+        connection?.let { db -> runCatching { db.close() } }
         connection = null
     }
 
@@ -423,7 +499,7 @@ internal class StoreWorker(
                     wake() // releases may have been missed while not listening
                 }
                 val notifications = open.unwrap(PGConnection::class.java).getNotifications(LISTEN_WAIT_MILLIS)
-                if (!notifications.isNullOrEmpty()) wake()
+                for (notification in notifications.orEmpty()) heard(notification.parameter)
             } catch (_: SQLException) {
                 db?.let { runCatching { it.close() } }
                 db = null
@@ -438,7 +514,23 @@ internal class StoreWorker(
         db?.let { runCatching { it.close() } }
     }
 
+    /** A NOTIFY on the channel: a grant or refusal for a request of this store, one for another store, or a wake-up. */
+    private fun heard(payload: String) {
+        val parts = payload.split(' ')
+        when {
+            parts.size == 4 && parts[0] == "grant" -> if (parts[1] == id) {
+                commands.add(Granted(parts[2].toLong(), parts[3].split(',').map { it.toLong() }.toLongArray()))
+            }
+            parts.size == 5 && parts[0] == "fail" -> if (parts[1] == id) {
+                commands.add(Refused(parts[2].toLong(), parts[3], parts[4].toInt()))
+            }
+            else -> wake() // from an older version of this store, or an operator: poll
+        }
+    }
+
     private companion object {
+        /** Request numbers, unique in this JVM (a store's are unique in it, which is all the queue needs). */
+        val ids = java.util.concurrent.atomic.AtomicLong()
         const val LISTEN_WAIT_MILLIS = 250
         const val RECONNECT_MILLIS = 500L
         val logger: System.Logger = System.getLogger(PostgresLimitStore::class.java.name)

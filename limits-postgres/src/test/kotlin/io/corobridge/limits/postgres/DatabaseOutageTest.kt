@@ -47,7 +47,7 @@ class DatabaseOutageTest {
             assertTrue(heldAcross.isValid, "the lease outlived a short outage")
             heldAcross.close()
             store.acquireBlocking(listOf("db"), Duration.ofSeconds(5)).use { }
-            assertEquals(0, store.occupied("db"))
+            awaitOccupied(0) { store.occupied("db") }
         } finally {
             store.close()
             loop.close()

@@ -74,7 +74,7 @@ class SharedConcurrencyLimitsTest {
         }
         futures.forEach { it.get() }
         assertEquals(2, most.get(), "2 at once across both loops, never more")
-        assertEquals(0, two.limits.occupied("db"))
+        awaitOccupied(0) { two.limits.occupied("db") }
         assertEquals(listOf("db"), two.limits.tags)
     }
 

@@ -21,10 +21,25 @@ object TestDatabase {
     val jdbcUrl: String
         get() = server.getJdbcUrl("postgres", "postgres")
 
-    /** Drops the store's tables, so the next store starts from nothing. */
+    /** Drops the store's tables and functions, so the next store starts from nothing. */
     fun clean() {
         dataSource.connection.use { db ->
-            db.createStatement().use { it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_rate, corobridge_schema") }
+            db.createStatement().use {
+                it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_rate, corobridge_waiter, corobridge_schema")
+                it.execute("DROP FUNCTION IF EXISTS corobridge_take, corobridge_serve, corobridge_sweep, corobridge_withdraw, corobridge_poll, corobridge_count_lease")
+            }
         }
+    }
+}
+
+/**
+ * Waits (bounded, not a sleep) until [occupied] says [expected]: a release is handed to the store's thread, so the
+ * database shows it shortly after `close()` returns, not at once.
+ */
+fun awaitOccupied(expected: Int, occupied: () -> Int) {
+    val deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10)
+    while (occupied() != expected) {
+        check(System.nanoTime() < deadline) { "occupied stayed ${occupied()}, expected $expected" }
+        Thread.onSpinWait()
     }
 }
