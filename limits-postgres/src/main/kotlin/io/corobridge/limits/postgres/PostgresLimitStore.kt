@@ -73,7 +73,8 @@ public class PostgresLimitStore private constructor(
      * @property pollInterval the longest a queued request goes without checking the database (1 s unless set), in case
      *   its `NOTIFY` was lost or a holder died without releasing
      * @property onLeaseLost called, on the store's thread, for slots whose lease ran out before it could be renewed;
-     *   by default it logs an ERROR (the acquiring coroutine is cancelled whatever the handler does)
+     *   an ERROR is logged in any case, and the acquiring coroutine is cancelled after the handler returns, whatever
+     *   it does
      * @since 0.2
      */
     public class Settings @JvmOverloads constructor(

@@ -453,12 +453,13 @@ internal class StoreWorker(
         val why = if (cause == null) "its lease was ended (expired, reset or deleted) before it could be renewed"
         else "its lease ran out while the database could not be reached ($cause)"
         logger.log(System.Logger.Level.ERROR, "corobridge: slots $grant are no longer held: $why")
-        grant.job?.cancel(CancellationException("the slots of concurrency limits ${grant.tags} were lost: $why"))
+        // The handler first: whoever waits for the holder to end then finds it told.
         try {
             settings.onLeaseLost?.invoke(grant)
         } catch (failure: Throwable) {
             logger.log(System.Logger.Level.ERROR, "corobridge: the onLeaseLost handler failed", failure)
         }
+        grant.job?.cancel(CancellationException("the slots of concurrency limits ${grant.tags} were lost: $why"))
     }
 
     private fun shutDown() {

@@ -200,7 +200,13 @@ class PostgresLimitStoreTest {
     @Test
     fun `a holder whose lease is ended is told, and its coroutine cancelled`() {
         val lostGrants = CopyOnWriteArrayList<PostgresLimitStore.Grant>()
-        val store = open(PostgresLimitStore.Settings(leaseTime = Duration.ofSeconds(1), onLeaseLost = { lostGrants += it }))
+        val cancelledBeforeTold = CopyOnWriteArrayList<Boolean>()
+        val store = open(
+            PostgresLimitStore.Settings(leaseTime = Duration.ofSeconds(1), onLeaseLost = {
+                cancelledBeforeTold += it.job!!.isCancelled
+                lostGrants += it
+            })
+        )
         store.create("db", 1)
         val loop = loop("pg-lost")
         val holding = CompletableDeferred<Unit>()
@@ -214,7 +220,8 @@ class PostgresLimitStoreTest {
         assertEquals(1, store.reset("db"), "the operator takes the slot back")
         val thrown = runCatching { task.get(10, TimeUnit.SECONDS) }.exceptionOrNull()
         assertTrue(thrown is CancellationException, "the holding coroutine was cancelled: $thrown")
-        assertEquals(1, lostGrants.size)
+        assertEquals(1, lostGrants.size, "told before the holder ended, so seen once it has")
+        assertEquals(listOf(false), cancelledBeforeTold.toList(), "the handler runs before the coroutine is cancelled")
         assertFalse(lostGrants.single().isValid)
     }
 
