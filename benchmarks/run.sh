@@ -72,6 +72,7 @@ for java in "${javas[@]}"; do
   jmh features FeatureCostBenchmark
   jmh stream StreamBenchmark
   jmh limits SharedLimitsBenchmark
+  jmh limits-contended SharedLimitsContendedBenchmark
   for threads in 2 4 8; do
     jmh "multi-t$threads" MultiCallerBenchmark -t "$threads" "${multi[@]}"
   done

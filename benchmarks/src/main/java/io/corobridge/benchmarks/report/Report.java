@@ -125,6 +125,7 @@ public final class Report {
         }
         for (String jdk : jdks) {
             sharedLimits(jdk);
+            sharedLimitsContended(jdk);
         }
         idle();
         pythonComparison(base);
@@ -523,6 +524,48 @@ public final class Report {
             line("| `" + r.method() + "` | " + scoreCell(r) + " | " + bytes(r) + " | " + ratioCell(Optional.of(r), byHand) + " |");
         }
         line();
+    }
+
+    /** 64 callers over 4 JVMs contending for 8 slots: the store, pg_advisory_lock by hand, and in-process. */
+    private void sharedLimitsContended(String jdk) {
+        List<Result> rows = results.stream()
+                .filter(r -> r.jdk().equals(jdk) && r.benchmark().equals("SharedLimitsContendedBenchmark")).toList();
+        if (rows.isEmpty()) {
+            return;
+        }
+        line("## 64 callers over 4 JVMs contending for one shared limit (JDK " + jdk + ")");
+        line();
+        line("`SharedLimitsContendedBenchmark`: a limit of 8 slots, 64 callers that each take a slot, hold it for `hold`"
+                + " (simulated work: 0, 1 ms, 10 ms) and give it back; 16 callers in the measured JVM and 16 in each of 3"
+                + " other JVMs on the same PostgreSQL (`postgresStore`, `advisoryLock`: caller i takes"
+                + " `pg_advisory_lock(i % 8)` on a connection of its own, so its slots are striped, not pooled, and it has no"
+                + " leases, holders or queue), or 64 threads of one JVM for the loop's own limits (`inProcess`, which"
+                + " cannot be shared between JVMs). Score: cycles per second of the measured JVM's 16 callers, about a"
+                + " quarter of the total. The most 8 slots allow is 2,000/s per JVM at 1 ms and 200/s at 10 ms. All four"
+                + " JVMs and the server share the machine's cores, so the figures say as much about the machine as about"
+                + " the store.");
+        line();
+        line("| hold | `postgresStore` | `advisoryLock` | `inProcess` | store × `advisoryLock` | store × `inProcess` |");
+        line("|---|---|---|---|---|---|");
+        for (String hold : List.of("0", "1000", "10000")) {
+            Optional<Result> store = paramRow(rows, "postgresStore", hold);
+            Optional<Result> advisory = paramRow(rows, "advisoryLock", hold);
+            Optional<Result> inProcess = paramRow(rows, "inProcess", hold);
+            if (store.isEmpty() && advisory.isEmpty() && inProcess.isEmpty()) {
+                continue;
+            }
+            String label = hold.equals("0") ? "0" : (Integer.parseInt(hold) / 1000) + " ms";
+            line("| " + label + " | " + store.map(this::scoreCell).orElse("–") + " | "
+                    + advisory.map(this::scoreCell).orElse("–") + " | " + inProcess.map(this::scoreCell).orElse("–")
+                    + " | " + ratioCell(store, advisory) + " | " + ratioCell(store, inProcess) + " |");
+        }
+        line();
+    }
+
+    private static Optional<Result> paramRow(List<Result> rows, String way, String hold) {
+        return rows.stream()
+                .filter(r -> way.equals(r.params().get("way")) && hold.equals(r.params().get("holdMicros")))
+                .findFirst();
     }
 
     /** A flow read from Java: Bridge.stream against a channel read by hand, in the same run. */
