@@ -514,7 +514,7 @@ public final class Report {
         line();
         line("`SharedLimitsBenchmark`: one uncontended acquire and release of a named limit from a plain thread, against"
                 + " a real PostgreSQL on loopback: the loop's own limits (`inProcess`), corobridge-limits-postgres"
-                + " (`postgresStore`: one transaction to grant, on the store's thread, the release handed to that"
+                + " (`postgresStore`: one statement to grant, on the store's thread, the release handed to that"
                 + " thread), and what teams write by hand, `pg_advisory_lock` and `pg_advisory_unlock` on one"
                 + " connection (`advisoryLock`: two round trips, a limit of 1 only, and a lock that dies with its session).");
         line();
