@@ -24,9 +24,11 @@ import picocli.CommandLine.Spec
     description = [
         "Concurrency limits shared by every JVM that uses one PostgreSQL database (corobridge-limits-postgres).",
         "The database is given with --url or the variable COROBRIDGE_LIMITS_URL; its tables are created if absent.",
+        "Rate limits (at most N a second, across every JVM) have create-rate and delete-rate; ls shows both kinds.",
     ],
     subcommands = [
-        Create::class, Ls::class, Inspect::class, Update::class, Reset::class, Delete::class, CommandLine.HelpCommand::class,
+        Create::class, Ls::class, Inspect::class, Update::class, Reset::class, Delete::class, CreateRate::class,
+        DeleteRate::class, CommandLine.HelpCommand::class,
     ],
 )
 public class LimitsCommand : Runnable {
@@ -42,7 +44,9 @@ public class LimitsCommand : Runnable {
     internal lateinit var spec: CommandSpec
 
     override fun run() {
-        throw ParameterException(spec.commandLine(), "say what to do: create, ls, inspect, update, reset or delete")
+        throw ParameterException(
+            spec.commandLine(), "say what to do: create, ls, inspect, update, reset, delete, create-rate or delete-rate",
+        )
     }
 
     /** Opens the store named by --url for [work], and closes it. */
@@ -160,14 +164,25 @@ public class Create : Subcommand() {
 public class Ls : Subcommand() {
     override fun call(): Int = withStore { store ->
         val limits = store.limits()
-        if (limits.isEmpty()) {
-            out.println("no limits (create one: corobridge-limits create TAG SLOTS)")
-        } else {
-            out.println(String.format("%-24s %6s %6s", "TAG", "SLOTS", "HELD"))
+        val rates = store.rates()
+        if (limits.isEmpty() && rates.isEmpty()) {
+            out.println("no limits (create one: corobridge-limits create TAG SLOTS, or create-rate TAG PER_SECOND)")
+        }
+        if (limits.isNotEmpty()) {
+            val waiting = store.waiters().flatMap { it.tags }.groupingBy { it }.eachCount()
+            out.println(String.format("%-24s %6s %6s %8s", "TAG", "SLOTS", "HELD", "WAITING"))
             for ((tag, slots) in limits) {
                 val held = store.occupied(tag)
-                out.println(String.format("%-24s %6d %6d", tag, slots, held) + if (held > slots) "  (over: resized while held)" else "")
+                out.println(
+                    String.format("%-24s %6d %6d %8d", tag, slots, held, waiting[tag] ?: 0) +
+                        if (held > slots) "  (over: resized while held)" else ""
+                )
             }
+        }
+        if (rates.isNotEmpty()) {
+            if (limits.isNotEmpty()) out.println()
+            out.println(String.format("%-24s %12s %6s", "RATE", "PER SECOND", "BURST"))
+            for (rate in rates) out.println(String.format("%-24s %12s %6d", rate.tag, perSecond(rate.perSecond), rate.burst))
         }
         0
     }
@@ -179,12 +194,21 @@ public class Inspect : Subcommand() {
     private lateinit var tag: String
 
     override fun call(): Int = withStore { store ->
-        val slots = store.limits()[tag] ?: unknown(tag, store)
-        val holders = store.holders(tag)
-        out.println("\"$tag\": $slots slots, ${holders.size} held")
-        for (holder in holders) {
-            out.println("  lease ${holder.leaseId}: ${holder.holder} on ${holder.host}, pid ${holder.pid}, since ${holder.since}, lease ends ${holder.expiresAt}")
+        val rate = store.rates().firstOrNull { it.tag == tag }
+        val slots = store.limits()[tag] ?: if (rate != null) null else unknown(tag, store)
+        if (slots != null) {
+            val holders = store.holders(tag)
+            val waiters = store.waiters(tag)
+            out.println("\"$tag\": $slots slots, ${holders.size} held, ${waiters.size} waiting")
+            for (holder in holders) {
+                out.println("  lease ${holder.leaseId}: ${holder.holder} on ${holder.host}, pid ${holder.pid}, since ${holder.since}, lease ends ${holder.expiresAt}")
+            }
+            for ((place, waiter) in waiters.withIndex()) {
+                val also = (waiter.tags - tag).takeIf { it.isNotEmpty() }?.let { others -> " (with ${others.joinToString(", ") { "\"$it\"" }})" } ?: ""
+                out.println("  waiting ${place + 1}: ${waiter.holder} on ${waiter.host}, pid ${waiter.pid}, since ${waiter.since}$also")
+            }
         }
+        if (rate != null) out.println("rate \"$tag\": ${perSecond(rate.perSecond)} a second, bursts of ${rate.burst}")
         0
     }
 }
@@ -232,3 +256,55 @@ public class Delete : Subcommand() {
         0
     }
 }
+
+@Command(
+    name = "create-rate",
+    mixinStandardHelpOptions = true,
+    description = ["Defines (or redefines) a rate limit TAG: at most PER_SECOND passes a second across every JVM."],
+)
+public class CreateRate : Subcommand() {
+    @Parameters(index = "0", paramLabel = "TAG")
+    private lateinit var tag: String
+
+    @Parameters(index = "1", paramLabel = "PER_SECOND", description = ["passes a second, more than 0 (0.5: one every 2 s)"])
+    private var perSecond: Double = 0.0
+
+    @Option(names = ["-b", "--burst"], paramLabel = "N", description = ["passes allowed at once after a quiet spell (default 1)"])
+    private var burst: Int = 1
+
+    override fun call(): Int {
+        checkTag(tag)
+        if (!(perSecond > 0 && perSecond.isFinite())) {
+            throw ParameterException(spec.commandLine(), "PER_SECOND must be more than 0, was $perSecond")
+        }
+        if (burst < 1) throw ParameterException(spec.commandLine(), "--burst must be 1 or more, was $burst")
+        return withStore { store ->
+            val before = store.rates().firstOrNull { it.tag == tag }
+            store.createRate(tag, perSecond, burst)
+            val now = "${perSecond(perSecond)} a second, bursts of $burst"
+            out.println(if (before == null) "created rate \"$tag\": $now" else "redefined rate \"$tag\": $now (was ${perSecond(before.perSecond)}, ${before.burst})")
+            0
+        }
+    }
+}
+
+@Command(name = "delete-rate", mixinStandardHelpOptions = true, description = ["Deletes a rate limit."])
+public class DeleteRate : Subcommand() {
+    @Parameters(index = "0", paramLabel = "TAG")
+    private lateinit var tag: String
+
+    override fun call(): Int = withStore { store ->
+        if (!store.deleteRate(tag)) {
+            val known = store.rates().map { it.tag }
+            throw IllegalArgumentException(
+                "no rate limit \"${tag.take(80)}\"; known: " +
+                    (known.takeIf { it.isNotEmpty() }?.take(20)?.joinToString(", ") { it.take(40) } ?: "none (create-rate makes one)")
+            )
+        }
+        out.println("deleted rate \"$tag\"")
+        0
+    }
+}
+
+/** A rate as an operator wrote it: 20, 0.5, 2.25 (no trailing zeros, no exponent). */
+internal fun perSecond(value: Double): String = java.math.BigDecimal.valueOf(value).stripTrailingZeros().toPlainString()

@@ -53,6 +53,57 @@ class LimitsCommandTest {
     }
 
     @Test
+    fun `inspect shows the queue in the order it will be served`() {
+        cli("create", "db", "1")
+        PostgresLimitStore.open(jdbcUrl).use { store ->
+            val held = store.acquireBlocking(listOf("db"), Duration.ofSeconds(5))
+            val failure = java.util.concurrent.atomic.AtomicReference<Throwable>()
+            val waiter = kotlin.concurrent.thread(name = "queued-one") {
+                try {
+                    store.acquireBlocking(listOf("db"), Duration.ofSeconds(20)).close()
+                } catch (error: Throwable) {
+                    failure.set(error)
+                }
+            }
+            val deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10)
+            while (store.waiters("db").isEmpty()) {
+                check(System.nanoTime() < deadline) { "the request never queued" }
+                Thread.onSpinWait()
+            }
+            val inspect = cli("inspect", "db").out
+            assertTrue(inspect.startsWith("\"db\": 1 slots, 1 held, 1 waiting"), inspect)
+            assertTrue(inspect.contains("waiting 1: thread queued-one on "), inspect)
+            assertTrue(cli("ls").out.contains(Regex("db\\s+1\\s+1\\s+1")), "ls counts the waiting request")
+            held.close()
+            waiter.join(20_000)
+            assertEquals(null, failure.get())
+        }
+    }
+
+    @Test
+    fun `rate limits - create-rate, ls, inspect, redefine, delete-rate`() {
+        assertEquals("created rate \"api\": 20 a second, bursts of 1\n", cli("create-rate", "api", "20").out)
+        assertEquals(
+            "redefined rate \"api\": 0.5 a second, bursts of 3 (was 20, 1)\n",
+            cli("create-rate", "api", "0.5", "--burst", "3").out,
+        )
+        val ls = cli("ls").out
+        assertTrue(ls.contains("RATE") && ls.contains(Regex("api\\s+0.5\\s+3")), ls)
+        assertEquals("rate \"api\": 0.5 a second, bursts of 3\n", cli("inspect", "api").out)
+        PostgresLimitStore.open(jdbcUrl).use { store ->
+            assertEquals(listOf(PostgresLimitStore.Rate("api", 0.5, 3)), store.rates())
+        }
+        val zero = cli("create-rate", "api", "0")
+        assertEquals(2, zero.code)
+        assertTrue(zero.err.contains("PER_SECOND must be more than 0, was 0.0"), zero.err)
+        assertEquals(2, cli("create-rate", "api", "5", "--burst", "0").code)
+        assertEquals("deleted rate \"api\"\n", cli("delete-rate", "api").out)
+        val gone = cli("delete-rate", "api")
+        assertEquals(1, gone.code)
+        assertTrue(gone.err.contains("no rate limit \"api\"; known: none (create-rate makes one)"), gone.err)
+    }
+
+    @Test
     fun `mistakes get a message naming what is wrong, and exit codes 1 or 2`() {
         val noUrl = cli("ls", url = null)
         assertEquals(2, noUrl.code)

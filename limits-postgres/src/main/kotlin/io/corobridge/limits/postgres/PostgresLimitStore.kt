@@ -133,6 +133,29 @@ public class PostgresLimitStore private constructor(
         val leaseId: Long,
     )
 
+    /**
+     * One request queued for slots, as the database sees it.
+     *
+     * @since 0.2
+     */
+    public data class Waiter(
+        /** Every tag it asks one slot of. */
+        val tags: List<String>,
+        /** The thread or coroutine waiting. */
+        val holder: String,
+        val host: String,
+        val pid: Long,
+        /** When it was queued, by the database's clock. */
+        val since: Instant,
+    )
+
+    /**
+     * A rate limit: at most [perSecond] passes a second across every JVM, with bursts of [burst].
+     *
+     * @since 0.2
+     */
+    public data class Rate(val tag: String, val perSecond: Double, val burst: Int)
+
     internal val identity = Identity(host(), ProcessHandle.current().pid())
     internal val worker = StoreWorker(this, dataSource, settings, stores.incrementAndGet())
 
@@ -328,6 +351,60 @@ public class PostgresLimitStore private constructor(
                 }
                 result
             }
+        }
+    }
+
+    /**
+     * The requests queued for slots now, in every JVM, in the order they will be served; of those that want [tag]
+     * only, unless it is null.
+     *
+     * @since 0.2
+     */
+    @JvmOverloads
+    public fun waiters(tag: String? = null): List<Waiter> = direct { connection ->
+        connection.prepareStatement(
+            "SELECT q.tags, u.holder, q.host, q.pid, u.since FROM corobridge_waiter AS q, " +
+                "unnest(q.holders, q.since) AS u(holder, since) " +
+                "WHERE q.expires_at > now() AND (?::text IS NULL OR ? = ANY (q.tags)) ORDER BY u.since, q.store"
+        ).use {
+            it.setString(1, tag)
+            it.setString(2, tag)
+            it.executeQuery().use { rows ->
+                val result = ArrayList<Waiter>()
+                while (rows.next()) {
+                    @Suppress("UNCHECKED_CAST")
+                    val tags = (rows.getArray(1).array as Array<String>).toList()
+                    result += Waiter(tags, rows.getString(2), rows.getString(3), rows.getLong(4), rows.getTimestamp(5).toInstant())
+                }
+                result
+            }
+        }
+    }
+
+    /**
+     * Every rate limit (see [createRate]), sorted by tag.
+     *
+     * @since 0.2
+     */
+    public fun rates(): List<Rate> = direct { connection ->
+        connection.createStatement().use { statement ->
+            statement.executeQuery("SELECT tag, per_second, burst FROM corobridge_rate ORDER BY tag").use { rows ->
+                val result = ArrayList<Rate>()
+                while (rows.next()) result += Rate(rows.getString(1), rows.getDouble(2), rows.getInt(3))
+                result
+            }
+        }
+    }
+
+    /**
+     * Deletes the rate limit [tag]; true if it existed. Callers of `rateLimit` on it then fail as for an unknown tag.
+     *
+     * @since 0.2
+     */
+    public fun deleteRate(tag: String): Boolean = direct { connection ->
+        connection.prepareStatement("DELETE FROM corobridge_rate WHERE tag = ?").use {
+            it.setString(1, tag)
+            it.executeUpdate() > 0
         }
     }
 
