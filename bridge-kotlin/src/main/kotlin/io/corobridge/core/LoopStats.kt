@@ -13,6 +13,13 @@ public class LoopStats internal constructor(
     public val queuedTasks: Long,
     /** Blocking (`runSync`) and future (`runAsync`) calls made and not yet ended. */
     public val callsInFlight: Long,
+    /**
+     * Blocking and future calls made since the loop started, ended or not: a count that only grows, for a rate
+     * (calls a second) between two snapshots.
+     *
+     * @since 0.2
+     */
+    public val callsStarted: Long,
     /** Background tasks (`launch`) not yet ended. */
     public val backgroundTasks: Int,
     /** Worker threads alive, running blocking code or idle. */
@@ -34,7 +41,8 @@ public class LoopStats internal constructor(
     public val limits: List<LimitStats>,
 ) {
     override fun toString(): String =
-        "LoopStats(queuedTasks=$queuedTasks, callsInFlight=$callsInFlight, backgroundTasks=$backgroundTasks, " +
+        "LoopStats(queuedTasks=$queuedTasks, callsInFlight=$callsInFlight, callsStarted=$callsStarted, " +
+            "backgroundTasks=$backgroundTasks, " +
             "workerThreads=$workerThreads, workersBusy=$workersBusy, workersWaiting=$workersWaiting, " +
             "workerLimit=$workerLimit, stalls=$stalls, longestStall=$longestStall, limits=$limits)"
 }

@@ -181,6 +181,7 @@ class WatchdogTest {
         task.completion.join()
         awaitState("everything ended") { loop.stats().let { it.callsInFlight == 0L && it.workersBusy == 0 && it.backgroundTasks == 0 } }
         assertEquals(0L, loop.stats().queuedTasks)
+        assertEquals(3L + 1 + 4, loop.stats().callsStarted, "every call made, ended or not, and only calls")
     }
 
     @Test

@@ -26,9 +26,11 @@ internal class LoopCounters {
     /** The snapshot RunSyncLoop.stats() returns. */
     fun snapshot(loop: RunSyncLoop): LoopStats {
         val started = (loop.thread.taskSeq + 1) / 2
+        val calls = callsStarted.sum()
         return LoopStats(
-            queuedTasks = maxOf(0L, callsStarted.sum() + otherTasksAdded.sum() - started),
-            callsInFlight = maxOf(0L, callsStarted.sum() - callsEnded.sum()),
+            queuedTasks = maxOf(0L, calls + otherTasksAdded.sum() - started),
+            callsInFlight = maxOf(0L, calls - callsEnded.sum()),
+            callsStarted = calls,
             backgroundTasks = loop.backgroundTasks.count,
             workerThreads = loop.workerPool.threadCount,
             workersBusy = loop.workerPool.limiter.heldCount,
