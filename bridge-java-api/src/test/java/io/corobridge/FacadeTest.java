@@ -60,6 +60,8 @@ class FacadeTest {
     public interface Broken {
         String missing();
 
+        String archive(String id);
+
         String notSuspend(String id);
 
         Integer load(String id);
@@ -122,8 +124,12 @@ class FacadeTest {
         IllegalArgumentException thrown = assertThrows(IllegalArgumentException.class,
                 () -> bridge.facade(Broken.class, repository));
         String message = thrown.getMessage();
-        assertTrue(message.contains("5 method(s) do not match"), message);
-        assertTrue(message.contains("String missing(): Repository has no suspend function missing"), message);
+        assertTrue(message.contains("6 method(s) do not match"), message);
+        assertTrue(message.contains("String missing(): Repository has no suspend function missing (if it is an extension "
+                + "function, a static method of some ...Kt class, a facade cannot call it"), message);
+        assertTrue(message.contains("String archive(String): Repository has no suspend function archive; archive is an "
+                + "extension function (static in io.corobridge.fixtures.RepositoryKt, taking the Repository as its first "
+                + "argument), which a facade cannot call: give a thin Kotlin class a member suspend fun archive"), message);
         assertTrue(message.contains("String notSuspend(String): Repository.notSuspend is not a suspend function"), message);
         assertTrue(message.contains("Integer load(String): returns Integer, but Repository.load returns String"), message);
         assertTrue(message.contains("String load(double): no overload of Repository.load accepts (double)"), message);

@@ -95,9 +95,17 @@ internal object Facades {
         }
         if (named.isEmpty()) {
             val plain = implementation.methods.any { it.name == name }
+            if (plain) return Match.Problem("${implementation.simpleName}.$name is not a suspend function with ${params.size} parameter(s)")
+            val extension = ExtensionFunctions.find(implementation, name)
             return Match.Problem(
-                if (plain) "${implementation.simpleName}.$name is not a suspend function with ${params.size} parameter(s)"
-                else "${implementation.simpleName} has no suspend function $name"
+                "${implementation.simpleName} has no suspend function $name" + if (extension != null) {
+                    "; $name is an extension function (static in ${extension.declaringClass.name}, taking the " +
+                        "${implementation.simpleName} as its first argument), which a facade cannot call: give a thin " +
+                        "Kotlin class a member suspend fun $name that calls it, and make the facade over that class"
+                } else {
+                    " (if it is an extension function, a static method of some ...Kt class, a facade cannot call it: " +
+                        "wrap it in a member of a thin Kotlin class)"
+                }
             )
         }
         val accepting = named.filter { candidate ->
@@ -213,5 +221,47 @@ internal object Facades {
                 else -> throw IllegalStateException("no implementation for $method") // unreachable: checked when made
             }
         }
+    }
+}
+
+/**
+ * Finds, for a facade's error message only, a suspend extension function [name] on [receiver] among the file
+ * classes (`...Kt`) of its package in its own jar or class folder: the usual place of a library's extensions.
+ */
+private object ExtensionFunctions {
+    fun find(receiver: Class<*>, name: String): Method? = try {
+        fileClasses(receiver).firstNotNullOfOrNull { fileClass ->
+            fileClass.methods.firstOrNull {
+                it.name == name && Modifier.isStatic(it.modifiers) && it.parameterCount >= 2 &&
+                    it.parameterTypes[0].isAssignableFrom(receiver) && it.parameterTypes.last() == Continuation::class.java
+            }
+        }
+    } catch (_: Exception) {
+        null // a hint only: a class folder or jar that cannot be read gives the message without it
+    } catch (_: LinkageError) {
+        null
+    }
+
+    private fun fileClasses(receiver: Class<*>): List<Class<*>> {
+        val location = receiver.protectionDomain?.codeSource?.location ?: return emptyList()
+        val folder = receiver.packageName.replace('.', '/')
+        val names = ArrayList<String>()
+        val path = java.nio.file.Path.of(location.toURI())
+        if (java.nio.file.Files.isDirectory(path)) {
+            java.nio.file.Files.list(path.resolve(folder)).use { files ->
+                files.forEach { file -> file.fileName.toString().let { if (it.endsWith("Kt.class")) names += it.removeSuffix(".class") } }
+            }
+        } else {
+            java.util.zip.ZipFile(path.toFile()).use { jar ->
+                for (entry in jar.entries()) {
+                    val entryName = entry.name
+                    if (entryName.startsWith("$folder/") && entryName.endsWith("Kt.class") && entryName.indexOf('/', folder.length + 1) < 0) {
+                        names += entryName.substring(folder.length + 1).removeSuffix(".class")
+                    }
+                }
+            }
+        }
+        val prefix = if (receiver.packageName.isEmpty()) "" else receiver.packageName + "."
+        return names.sorted().map { Class.forName(prefix + it, false, receiver.classLoader) }
     }
 }
