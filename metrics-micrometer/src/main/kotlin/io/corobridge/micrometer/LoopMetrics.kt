@@ -42,17 +42,19 @@ import kotlin.coroutines.EmptyCoroutineContext
  * | `corobridge_limit_slots{limit=..}` | gauge | the limit's size (NaN for a limit kept in a shared store) |
  * | `corobridge_limit_held{limit=..}` | gauge | its slots held (by this JVM, for a shared store) |
  * | `corobridge_limit_waiting{limit=..}` | gauge | callers waiting for it (in this JVM) |
- * | `corobridge_limit_wait_seconds_total{limit=..}` | counter | the time callers spent waiting for it, summed |
+ * | `corobridge_limit_wait_seconds_total{limit=..}` | counter | the time callers spent waiting for it, summed (for a shared store, with the round trip to the database) |
  *
  * **Lag.** Each read of `corobridge.loop.lag` posts a no-op task to the loop and reports how long the previous
  * one waited before the loop thread ran it; while a task is still waiting, how long it has waited so far (so a
  * stuck loop shows a growing lag, not the last good figure). NaN before the first measurement and once the loop is
- * closed. The task is no call, so it counts in none of the call meters (it does start a loop not started yet).
+ * closed. The task is no call, so it counts in none of the call meters; it is a task, so `corobridge.loop.tasks.queued`
+ * may include it while it waits (and reading the lag starts a loop not started yet).
  *
  * **Limits** created after [bindTo] get their meters at the next read of `corobridge.loop.limits`, which every
  * scrape or publish makes; so they appear one scrape later.
  *
- * Safe to use from any thread. Bind one `LoopMetrics` per loop (to any number of registries).
+ * The registry keeps the binder (no reference of yours is needed) but not the loop: keep the loop, as any user of
+ * it does. Safe to use from any thread. Bind one `LoopMetrics` per loop (to any number of registries).
  *
  * @since 0.2
  */
@@ -74,7 +76,9 @@ public class LoopMetrics @JvmOverloads constructor(
         FunctionCounter.builder("corobridge.loop.calls", loop) { it.stats().callsStarted.toDouble() }
             .description("Blocking and future calls made since the loop started").tags(tags).register(registry)
         gauge(registry, "corobridge.loop.tasks.queued", "Tasks handed to the loop thread and not yet started") { queuedTasks.toDouble() }
-        TimeGauge.builder("corobridge.loop.lag", this, TimeUnit.NANOSECONDS) { it.lagNanos() }
+        // Strong references to this binder: Micrometer holds a gauge's object weakly, and the usual
+        // `new LoopMetrics(loop).bindTo(registry)` keeps no other reference (found by trying it: NaN after a GC).
+        TimeGauge.builder("corobridge.loop.lag", this, TimeUnit.NANOSECONDS) { it.lagNanos() }.strongReference(true)
             .description("How long a task waited for the loop thread, measured at the previous read").tags(tags).register(registry)
         FunctionCounter.builder("corobridge.loop.stalls", loop) { it.stats().stalls.toDouble() }
             .description("Stalls the watchdog reported: one task holding the loop thread past the stall threshold")
@@ -87,7 +91,7 @@ public class LoopMetrics @JvmOverloads constructor(
         gauge(registry, "corobridge.workers.waiting", "Blocking calls waiting for a worker slot") { workersWaiting.toDouble() }
         gauge(registry, "corobridge.workers.limit", "The loop's worker limit") { workerLimit.toDouble() }
         val bound = limitsBound.computeIfAbsent(registry) { ConcurrentHashMap.newKeySet() }
-        Gauge.builder("corobridge.loop.limits", this) { it.bindLimits(registry, bound).toDouble() }
+        Gauge.builder("corobridge.loop.limits", this) { it.bindLimits(registry, bound).toDouble() }.strongReference(true)
             .description("Named concurrency limits of the loop").tags(tags).register(registry)
         bindLimits(registry, bound)
     }

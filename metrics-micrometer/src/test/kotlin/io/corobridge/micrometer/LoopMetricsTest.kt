@@ -97,7 +97,8 @@ class LoopMetricsTest {
         caller.join()
         task.completion.join()
         awaitState("nothing in flight") { gauge("corobridge.loop.calls.active") == 0.0 }
-        assertEquals(0.0, gauge("corobridge.loop.background.tasks"))
+        // A background task leaves the count just after its completion is signalled: wait for it, bounded.
+        awaitState("no background task") { gauge("corobridge.loop.background.tasks") == 0.0 }
     }
 
     @Test
@@ -148,6 +149,22 @@ class LoopMetricsTest {
         assertTrue(timeGauge("corobridge.loop.lag").isNaN())
         assertEquals(0.0, gauge("corobridge.loop.calls.active"))
         registry.meters.forEach { meter -> meter.measure().forEach { it.value } } // what a scrape does: no throw
+    }
+
+    @Test
+    fun `a binder nobody keeps goes on working after garbage collections`() {
+        bindAndForget()
+        loop.limits.create("late", 4)
+        repeat(3) { System.gc() } // the binder is reachable from the registry only
+        timeGauge("corobridge.loop.lag") // posts a probe
+        awaitState("the lag is measured") { !timeGauge("corobridge.loop.lag").isNaN() }
+        assertEquals(1.0, gauge("corobridge.loop.limits"), "its limits gauge still reads, and binds new limits")
+        assertEquals(4.0, gauge("corobridge.limit.slots", "limit", "late"))
+    }
+
+    /** As the docs write it: `new LoopMetrics(loop).bindTo(registry)`, with no reference kept. */
+    private fun bindAndForget() {
+        LoopMetrics(loop, Tags.of("service", "billing")).bindTo(registry)
     }
 
     @Test
