@@ -87,19 +87,29 @@ public class ConcurrencyLimits internal constructor(
 
     private val rates = ConcurrentHashMap<String, io.corobridge.core.internal.RateLimiter>()
 
+    private companion object {
+        /** One pass a year: the slowest rate [createRate] takes. */
+        const val MIN_RATE_PER_SECOND: Double = 1.0 / (365 * 86_400)
+    }
+
     /**
      * Defines [tag] as a rate limit: at most [perSecond] passes per second over time, and at most [burst] at once
      * after a quiet spell (Prefect's `rate_limit` on a limit with `slot_decay_per_second`). Pass it with [rateLimit]
      * (suspends) or [rateLimitBlocking] (blocks); a pass is not given back, it decays. In this loop's limits only:
      * with a shared store, in the store, for every JVM. Defining it again replaces it.
      *
-     * @throws IllegalArgumentException if [tag] is blank, [perSecond] not positive and finite, or [burst] below 1
+     * @throws IllegalArgumentException if [tag] is blank, [perSecond] below one a year (3.2e-8) or not finite, or
+     *   [burst] below 1
      * @since 0.2
      */
     @JvmOverloads
     public fun createRate(tag: String, perSecond: Double, burst: Int = 1) {
         require(tag.isNotBlank()) { "tag must not be blank, was \"$tag\"" }
-        require(perSecond > 0 && perSecond.isFinite()) { "perSecond must be positive, was $perSecond for tag \"$tag\"" }
+        // Slower than one a year, the time between passes overflows what the stores can count in (a shared store
+        // found a 4.9e-324 rate infinite, and then let every pass through).
+        require(perSecond >= MIN_RATE_PER_SECOND && perSecond.isFinite()) {
+            "perSecond must be at least one a year ($MIN_RATE_PER_SECOND) and finite, was $perSecond for tag \"$tag\""
+        }
         require(burst >= 1) { "burst must be at least 1, was $burst for tag \"$tag\"" }
         if (shared != null) shared.createRate(tag, perSecond, burst)
         else rates[tag] = io.corobridge.core.internal.RateLimiter(perSecond, burst)

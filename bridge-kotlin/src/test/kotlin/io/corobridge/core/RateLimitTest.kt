@@ -79,6 +79,8 @@ class RateLimitTest {
         assertEquals("unknown rate limit \"nope\"; known: none (define one with createRate)", unknown.message)
         assertThrows(IllegalArgumentException::class.java) { loop.limits.createRate("x", 0.0) }
         assertThrows(IllegalArgumentException::class.java) { loop.limits.createRate("x", Double.NaN) }
+        val tiny = assertThrows(IllegalArgumentException::class.java) { loop.limits.createRate("x", 4.9E-324) }
+        assertTrue(tiny.message!!.contains("perSecond must be at least one a year"), tiny.message)
         val burst = assertThrows(IllegalArgumentException::class.java) { loop.limits.createRate("x", 1.0, burst = 0) }
         assertEquals("burst must be at least 1, was 0 for tag \"x\"", burst.message)
         loop.limits.createRate("x", 1.0)

@@ -274,8 +274,8 @@ public class CreateRate : Subcommand() {
 
     override fun call(): Int {
         checkTag(tag)
-        if (!(perSecond > 0 && perSecond.isFinite())) {
-            throw ParameterException(spec.commandLine(), "PER_SECOND must be more than 0, was $perSecond")
+        if (!(perSecond >= 1.0 / (365 * 86_400) && perSecond.isFinite())) {
+            throw ParameterException(spec.commandLine(), "PER_SECOND must be at least one a year (3.2e-8) and finite, was $perSecond")
         }
         if (burst < 1) throw ParameterException(spec.commandLine(), "--burst must be 1 or more, was $burst")
         return withStore { store ->

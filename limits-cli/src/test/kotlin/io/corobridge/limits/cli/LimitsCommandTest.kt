@@ -95,7 +95,8 @@ class LimitsCommandTest {
         }
         val zero = cli("create-rate", "api", "0")
         assertEquals(2, zero.code)
-        assertTrue(zero.err.contains("PER_SECOND must be more than 0, was 0.0"), zero.err)
+        assertTrue(zero.err.contains("PER_SECOND must be at least one a year (3.2e-8) and finite, was 0.0"), zero.err)
+        assertEquals(2, cli("create-rate", "api", "4.9E-324").code, "a rate whose interval would overflow")
         assertEquals(2, cli("create-rate", "api", "5", "--burst", "0").code)
         assertEquals("deleted rate \"api\"\n", cli("delete-rate", "api").out)
         val gone = cli("delete-rate", "api")

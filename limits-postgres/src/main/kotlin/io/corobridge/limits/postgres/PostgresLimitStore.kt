@@ -218,7 +218,9 @@ public class PostgresLimitStore private constructor(
 
     override fun createRate(tag: String, perSecond: Double, burst: Int) {
         checkTag(tag)
-        require(perSecond > 0 && perSecond.isFinite()) { "perSecond must be positive, was $perSecond for tag \"$tag\"" }
+        require(perSecond >= MIN_RATE_PER_SECOND && perSecond.isFinite()) {
+            "perSecond must be at least one a year ($MIN_RATE_PER_SECOND) and finite, was $perSecond for tag \"$tag\""
+        }
         require(burst >= 1) { "burst must be at least 1, was $burst for tag \"$tag\"" }
         direct { connection ->
             connection.prepareStatement(
@@ -254,6 +256,10 @@ public class PostgresLimitStore private constructor(
             val interval = 1.0 / perSecond
             val start = maxOf(tat, now)
             val waitSeconds = maxOf(0.0, start - (burst - 1) * interval - now)
+            check(waitSeconds.isFinite() && (start + interval).isFinite()) {
+                "rate limit \"${tag.take(80)}\" in the shared store has an unusable rate ($perSecond a second, next pass " +
+                    "at $tat): redefine it with createRate (at least one a year)"
+            }
             val wait = (waitSeconds * 1e9).toLong()
             if (wait > maxWaitNanos) {
                 connection.rollback()
@@ -528,6 +534,9 @@ public class PostgresLimitStore private constructor(
     internal class Identity(val host: String, val pid: Long)
 
     public companion object {
+        /** One pass a year: the slowest rate createRate takes (as in-process limits). */
+        private const val MIN_RATE_PER_SECOND: Double = 1.0 / (365 * 86_400)
+
         /** The channel releases are announced on. */
         internal const val CHANNEL: String = "corobridge_limits"
 

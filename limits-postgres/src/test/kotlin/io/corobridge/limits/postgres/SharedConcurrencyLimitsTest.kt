@@ -179,4 +179,20 @@ class SharedConcurrencyLimitsTest {
         val unknown = assertThrows(IllegalArgumentException::class.java) { two.limits.rateLimitBlocking(Duration.ofSeconds(1), "nope") }
         assertTrue(unknown.message!!.contains("unknown rate limit \"nope\""), unknown.message)
     }
+
+    @Test
+    fun `a rate too slow to count is refused, and one left in the table by hand never lets everything pass`() {
+        val loop = jvm("rate-bounds")
+        val store = stores.last()
+        val tiny = assertThrows(IllegalArgumentException::class.java) { loop.limits.createRate("sub", 4.9E-324) }
+        assertTrue(tiny.message!!.contains("perSecond must be at least one a year"), tiny.message)
+        val direct = assertThrows(IllegalArgumentException::class.java) { store.createRate("sub", 4.9E-324, 1) }
+        assertTrue(direct.message!!.contains("perSecond must be at least one a year"), direct.message)
+        // What an older store (or an operator's SQL) may have left: an infinite schedule. Before, every pass got through.
+        TestDatabase.dataSource.connection.use { db ->
+            db.createStatement().use { it.execute("INSERT INTO corobridge_rate (tag, per_second, burst, tat) VALUES ('sub', 4.9E-324, 1, 'infinity')") }
+        }
+        val unusable = assertThrows(IllegalStateException::class.java) { loop.limits.rateLimitBlocking(Duration.ofSeconds(2), "sub") }
+        assertTrue(unusable.message!!.contains("has an unusable rate"), unusable.message)
+    }
 }
