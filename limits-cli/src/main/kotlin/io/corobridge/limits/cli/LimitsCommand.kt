@@ -168,21 +168,23 @@ public class Ls : Subcommand() {
         if (limits.isEmpty() && rates.isEmpty()) {
             out.println("no limits (create one: corobridge-limits create TAG SLOTS, or create-rate TAG PER_SECOND)")
         }
+        // The tag column as wide as the longest tag (at least 24), so long tags keep the columns in line.
+        val width = (limits.keys + rates.map { it.tag }).maxOfOrNull { it.length }?.coerceAtLeast(24) ?: 24
         if (limits.isNotEmpty()) {
             val waiting = store.waiters().flatMap { it.tags }.groupingBy { it }.eachCount()
-            out.println(String.format("%-24s %6s %6s %8s", "TAG", "SLOTS", "HELD", "WAITING"))
+            out.println(String.format("%-${width}s %6s %6s %8s", "TAG", "SLOTS", "HELD", "WAITING"))
             for ((tag, slots) in limits) {
                 val held = store.occupied(tag)
                 out.println(
-                    String.format("%-24s %6d %6d %8d", tag, slots, held, waiting[tag] ?: 0) +
+                    String.format("%-${width}s %6d %6d %8d", tag, slots, held, waiting[tag] ?: 0) +
                         if (held > slots) "  (over: resized while held)" else ""
                 )
             }
         }
         if (rates.isNotEmpty()) {
             if (limits.isNotEmpty()) out.println()
-            out.println(String.format("%-24s %12s %6s", "RATE", "PER SECOND", "BURST"))
-            for (rate in rates) out.println(String.format("%-24s %12s %6d", rate.tag, perSecond(rate.perSecond), rate.burst))
+            out.println(String.format("%-${width}s %12s %6s", "RATE", "PER SECOND", "BURST"))
+            for (rate in rates) out.println(String.format("%-${width}s %12s %6d", rate.tag, perSecond(rate.perSecond), rate.burst))
         }
         0
     }

@@ -49,6 +49,11 @@ class LimitsCommandTest {
             assertTrue(cli("inspect", "db").out.startsWith("\"db\": 2 slots, 0 held"))
         }
         assertEquals("deleted \"api\"\n", cli("delete", "api").out)
+        val long = "a-tag-of-forty-characters-for-the-table"
+        cli("create", long, "3")
+        val lines = cli("ls").out.lines().filter { it.isNotBlank() }
+        val slotsColumn = lines.map { line -> Regex("\\S+\\s+(\\S+)").find(line)!!.groups[1]!!.range.last }
+        assertEquals(1, slotsColumn.toSet().size, "columns in line with a long tag: $lines")
         assertTrue(cli("ls").out.contains("db") && !cli("ls").out.contains("api"))
     }
 
