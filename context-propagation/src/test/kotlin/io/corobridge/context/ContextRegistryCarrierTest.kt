@@ -10,6 +10,7 @@ import io.opentelemetry.api.trace.SpanContext
 import io.opentelemetry.api.trace.TraceFlags
 import io.opentelemetry.api.trace.TraceState
 import io.opentelemetry.context.Context
+import io.opentelemetry.context.Scope
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.CyclicBarrier
 import java.util.concurrent.TimeUnit
@@ -32,18 +33,31 @@ class ContextRegistryCarrierTest {
     private val loop = RunSyncLoop.create("carried")
     private val threads = ArrayList<Thread>()
 
-    /** The OpenTelemetry context as a ThreadLocalAccessor; its scopes are not kept, as the default storage allows. */
+    /**
+     * The OpenTelemetry context as a ThreadLocalAccessor, as docs/java-guide.md writes it: each value made current
+     * opens a scope, and restoring closes it, so the context storage sees every scope closed, in order.
+     */
     private class OtelContextAccessor : ThreadLocalAccessor<Context> {
+        private val scopes = ThreadLocal.withInitial { java.util.ArrayDeque<Scope>() }
+
         override fun key(): Any = KEY
 
         override fun getValue(): Context? = Context.current().takeIf { it !== Context.root() }
 
         override fun setValue(value: Context) {
-            value.makeCurrent()
+            scopes.get().push(value.makeCurrent())
         }
 
         override fun setValue() {
-            Context.root().makeCurrent()
+            scopes.get().push(Context.root().makeCurrent())
+        }
+
+        override fun restore(previousValue: Context) {
+            scopes.get().pop().close()
+        }
+
+        override fun restore() {
+            scopes.get().pop().close()
         }
 
         companion object {
