@@ -3,6 +3,7 @@ package io.corobridge.core
 import io.corobridge.core.internal.CallBodies
 import io.corobridge.core.internal.ClosingProtocol
 import io.corobridge.core.internal.Facades
+import io.corobridge.core.internal.KotlinRuntime
 import io.corobridge.core.internal.LibraryThreads
 import io.corobridge.core.internal.LoopCounters
 import io.corobridge.core.internal.LoopDispatcher
@@ -59,6 +60,10 @@ public class RunSyncLoop internal constructor(
     public val name: String,
     internal val isDefault: Boolean,
 ) : AutoCloseable {
+
+    init {
+        KotlinRuntime.warnIfOlder() // first: an older kotlin-stdlib may fail below with a bare NoClassDefFoundError
+    }
 
     // The loop's parts, each in a file of its own under internal/: its thread and queue (LoopThread, TaskQueue),
     // its lifecycle and closing protocol (ClosingProtocol), how calls are submitted and refused (Submission),

@@ -46,7 +46,8 @@ internal object DefaultLoop {
      * @throws IllegalStateException if a setting given from outside the code cannot be used (the cause names it)
      */
     fun get(): RunSyncLoop = loop.getOrElse { why ->
-        throw IllegalStateException("the default loop cannot start: ${why.message}", why)
+        val advice = KotlinRuntime.explain(why)?.let { "; $it" } ?: ""
+        throw IllegalStateException("the default loop cannot start: ${why.message ?: why}$advice", why)
     }
 
     /*

@@ -1,0 +1,50 @@
+package io.corobridge.core
+
+import java.io.File
+import java.nio.file.Files
+import java.nio.file.Path
+import java.util.concurrent.TimeUnit
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+
+/**
+ * A class path with an older kotlin-stdlib than corobridge is built with (what Maven's nearest-wins gives a project
+ * whose other dependency brings one): a loop still starts if it can, and a WARNING says so once, naming both
+ * versions and the fix, before any NoClassDefFoundError that would name only a class of the standard library.
+ */
+class KotlinRuntimeTest {
+    /** Run in the child JVM: make two loops and a call, print what happened. */
+    object Probe {
+        @JvmStatic
+        fun main(args: Array<String>) {
+            try {
+                RunSyncLoop.create("probe").use { loop -> println("call " + loop.runSync { 42 }) }
+                RunSyncLoop.create("second").close()
+                println("made")
+            } catch (e: Throwable) {
+                println("${e.javaClass.name}: ${e.message}")
+            }
+        }
+    }
+
+    @Test
+    fun `an older kotlin-stdlib on the class path is named once, with the fix`() {
+        val older = Path.of("target", "older-stdlib", "kotlin-stdlib-older.jar")
+        assertTrue(Files.exists(older), "the build copies kotlin-stdlib 2.3.21 there (maven-dependency-plugin)")
+        val classPath = System.getProperty("java.class.path").split(File.pathSeparator)
+            .filterNot { Path.of(it).fileName.toString().startsWith("kotlin-stdlib") }
+            .plus(older.toString())
+            .joinToString(File.pathSeparator)
+        val java = Path.of(System.getProperty("java.home"), "bin", "java").toString()
+        val child = ProcessBuilder(java, "-cp", classPath, Probe::class.java.name).redirectErrorStream(true).start()
+        val output = child.inputStream.readAllBytes().toString(Charsets.UTF_8)
+        assertTrue(child.waitFor(60, TimeUnit.SECONDS))
+        assertEquals(0, child.exitValue(), output)
+        val warning = "corobridge is built and tested with kotlin-stdlib 2.4, and this class path has 2.3.21 (another " +
+            "dependency brought it, and Maven kept the nearest version): import io.corobridge:corobridge-bom, or pin " +
+            "org.jetbrains.kotlin:kotlin-stdlib, in dependencyManagement. Older versions are untested."
+        assertEquals(1, output.split(warning).size - 1, "warned once, for two loops: $output")
+        assertTrue(output.contains("call 42") && output.trim().endsWith("made"), output)
+    }
+}
