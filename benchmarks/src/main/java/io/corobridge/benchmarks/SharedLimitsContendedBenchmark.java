@@ -88,7 +88,7 @@ public class SharedLimitsContendedBenchmark {
                         statement.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_rate, "
                                 + "corobridge_waiter, corobridge_schema CASCADE");
                         statement.execute("DROP FUNCTION IF EXISTS corobridge_take, corobridge_serve, corobridge_sweep, "
-                                + "corobridge_withdraw, corobridge_poll, corobridge_count_lease");
+                                + "corobridge_poll, corobridge_count_lease");
                     }
                 }
                 if (way.equals("postgresStore")) {

@@ -24,9 +24,9 @@ import org.postgresql.PGConnection
  * order across every JVM, and only the store whose request got the slot is woken.
  *
  * One round of the worker: take the commands queued; fail requests past their deadline; in one call of
- * corobridge_take, give back released leases (serving the queue) and send the new requests (granted at once, or
- * queued); withdraw requests that gave up; poll the queued ones when a NOTIFY may have been missed (a wake-up, or
- * every poll interval); renew leases and queue rows when a third of the lease time has passed. Every operation is
+ * corobridge_take, give back released leases, withdraw requests that gave up (both serve the queue) and send the
+ * new requests (granted at once, or queued); poll the queued ones when a NOTIFY may have been missed (a wake-up,
+ * or every poll interval); renew leases and queue rows when a third of the lease time has passed. Every operation is
  * one statement in autocommit: no transaction is ever left open, and no lock outlives a statement.
  */
 internal class StoreWorker(
@@ -69,7 +69,7 @@ internal class StoreWorker(
     private val queued = LinkedHashMap<Long, Request>() // waiting in the database's queue, by request id
     private val active = LinkedHashMap<Grant, Long>() // grant -> System.nanoTime() before its last good renewal
     private val unreleased = ArrayList<Grant>()
-    private val withdrawals = ArrayList<Long>()
+    private val withdrawals = LinkedHashMap<Long, Array<String>>() // request id -> its tags
     private var connection: Connection? = null
     private var lastFailure: SQLException? = null
     private var nextPoll = 0L
@@ -184,8 +184,7 @@ internal class StoreWorker(
             return false
         }
         failExpired()
-        if (fresh.isNotEmpty() || unreleased.isNotEmpty()) take()
-        if (withdrawals.isNotEmpty()) withdraw()
+        if (fresh.isNotEmpty() || unreleased.isNotEmpty() || withdrawals.isNotEmpty()) take()
         if (poll && queued.isNotEmpty()) poll()
         if (System.nanoTime() - nextPoll >= 0) nextPoll = System.nanoTime() + pollNanos
         waiting = fresh.size + queued.size
@@ -195,7 +194,7 @@ internal class StoreWorker(
     /** A caller stopped waiting (cancelled, interrupted): forget its request, give back a grant it never took. */
     private fun abandoned(request: Request) {
         fresh.remove(request)
-        if (queued.remove(request.id) != null) withdrawals += request.id
+        if (queued.remove(request.id) != null) withdrawals[request.id] = request.tags
         val future = request.future
         if (future.isDone && !future.isCancelled && !future.isCompletedExceptionally) future.getNow(null)?.close()
     }
@@ -204,9 +203,9 @@ internal class StoreWorker(
         val now = System.nanoTime()
         fresh.removeAll { request -> expired(request, now) }
         val gone = queued.entries.filter { (_, request) -> expired(request, now) }
-        for ((id, _) in gone) {
+        for ((id, request) in gone) {
             queued.remove(id)
-            withdrawals += id
+            withdrawals[id] = request.tags
         }
     }
 
@@ -259,6 +258,7 @@ internal class StoreWorker(
     private fun take() {
         val requests = fresh.toList()
         val releasing = unreleased.toList()
+        val withdrawing = LinkedHashMap(withdrawals)
         val requestOf = ArrayList<Long>()
         val tagOf = ArrayList<String>()
         val holderOf = ArrayList<String>()
@@ -277,15 +277,17 @@ internal class StoreWorker(
         var unknown = false
         try {
             val db = connection()
-            db.prepareStatement("SELECT * FROM corobridge_take(NULL, ?, false, ?, ?, ?, ?, ?, ?, ?)").use {
-                it.setArray(1, db.createArrayOf("bigint", releasing.flatMap { grant -> grant.leaseIds.asList() }.toTypedArray()))
-                it.setString(2, id)
-                it.setArray(3, db.createArrayOf("bigint", requestOf.toTypedArray()))
-                it.setArray(4, db.createArrayOf("text", tagOf.toTypedArray()))
-                it.setArray(5, db.createArrayOf("text", holderOf.toTypedArray()))
-                it.setString(6, store.identity.host)
-                it.setLong(7, store.identity.pid)
-                it.setDouble(8, leaseNanos / 1e9)
+            db.prepareStatement("SELECT * FROM corobridge_take(?, ?, false, ?, ?, ?, ?, ?, ?, ?, ?)").use {
+                it.setArray(1, db.createArrayOf("text", withdrawing.values.flatMap { tags -> tags.asList() }.distinct().toTypedArray()))
+                it.setArray(2, db.createArrayOf("bigint", releasing.flatMap { grant -> grant.leaseIds.asList() }.toTypedArray()))
+                it.setString(3, id)
+                it.setArray(4, db.createArrayOf("bigint", requestOf.toTypedArray()))
+                it.setArray(5, db.createArrayOf("text", tagOf.toTypedArray()))
+                it.setArray(6, db.createArrayOf("text", holderOf.toTypedArray()))
+                it.setString(7, store.identity.host)
+                it.setLong(8, store.identity.pid)
+                it.setDouble(9, leaseNanos / 1e9)
+                it.setArray(10, db.createArrayOf("bigint", withdrawing.keys.toTypedArray()))
                 it.executeQuery().use { rows ->
                     while (rows.next()) {
                         val request = byId.getValue(rows.getLong(1))
@@ -323,6 +325,7 @@ internal class StoreWorker(
         }
         fresh.clear()
         unreleased.removeAll(releasing.toSet())
+        withdrawing.keys.forEach { withdrawals.remove(it) }
         check(answered.size == requests.size) { "corobridge_take answered ${answered.size} of ${requests.size} requests" }
         for ((request, error) in refusedHere) request.future.completeExceptionally(error)
         for (request in requests) {
@@ -330,7 +333,7 @@ internal class StoreWorker(
             if (mine != null) {
                 granted(request, LongArray(request.tags.size) { mine.getValue(request.tags[it]) })
             } else if (request.id in queuedHere) {
-                if (request.future.isDone) withdrawals += request.id else queued[request.id] = request
+                if (request.future.isDone) withdrawals[request.id] = request.tags else queued[request.id] = request
             }
         }
     }
@@ -386,19 +389,16 @@ internal class StoreWorker(
         if (fresh.isNotEmpty()) take()
     }
 
-    /** Takes the requests that gave up out of the queue, and gives back what was granted to them meanwhile. */
-    private fun withdraw(leaving: Boolean = false) {
+    /** At close: this store's queue rows go (its requests were withdrawn by the last take()). */
+    private fun leave() {
         try {
             val db = connection()
-            db.prepareStatement("SELECT corobridge_withdraw(?, ?, ?)").use {
+            db.prepareStatement("DELETE FROM corobridge_waiter WHERE store = ?").use {
                 it.setString(1, id)
-                it.setArray(2, db.createArrayOf("bigint", withdrawals.toTypedArray()))
-                it.setBoolean(3, leaving)
-                it.executeQuery().close()
+                it.executeUpdate()
             }
-            withdrawals.clear()
         } catch (failure: Throwable) {
-            // Retried next round; if the database stays away, the queue rows' lease runs out by itself.
+            // The rows' lease runs out by itself if the database is away.
             lost(failure)
         }
     }
@@ -465,12 +465,12 @@ internal class StoreWorker(
     private fun shutDown() {
         for (request in fresh + queued.values) request.future.completeExceptionally(IllegalStateException("the limit store was closed"))
         fresh.clear()
-        withdrawals.addAll(queued.keys)
+        for ((requestId, request) in queued) withdrawals[requestId] = request.tags
         queued.clear()
         unreleased.addAll(active.keys)
         active.clear()
-        if (unreleased.isNotEmpty()) take()
-        withdraw(leaving = true)
+        if (unreleased.isNotEmpty() || withdrawals.isNotEmpty()) take()
+        leave()
         connection?.let { runCatching { it.close() } }
         connection = null
     }

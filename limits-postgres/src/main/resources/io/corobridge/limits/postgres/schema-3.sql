@@ -58,9 +58,11 @@ CREATE TABLE corobridge_waiter (
 
 -- The heart. Locks the rows of every tag involved (p_tags, the tags of the leases p_release, the tags of the new
 -- requests, and every tag of a queued request that shares one), in name order and all in one statement, so no two
--- calls deadlock. Then: gives back the leases p_release; deletes expired leases (of every tag if p_sweep, else of a
--- full tag at most once a second); grants queued requests, oldest first, while they fit; then takes the new
--- requests of store p_store in order. New request p_request[i] asks for one slot of each of its tags: one entry
+-- calls deadlock. Then: gives back the leases p_release; takes the requests p_withdraw of store p_store out of the
+-- queue and gives back what was granted to them meanwhile (their tags must be in p_tags); deletes expired leases
+-- (of every tag if p_sweep, else of a full tag at most once a second); grants queued requests, oldest first, while
+-- they fit; then takes the new requests of store p_store in order. Every change to the queue's requests is made
+-- under these locks (a withdrawal made without them raced a grant, and leaked its slots: SharedQueueStressTest). New request p_request[i] asks for one slot of each of its tags: one entry
 -- per tag (p_tag[i], p_holder[i]), a request's entries together. Rows returned, for the new requests only:
 --   'granted'  one per tag, with the new lease's id (o_id);
 --   'queued'   one row: it waits; o_tag, o_held, o_slots tell the first tag that stopped it;
@@ -68,7 +70,7 @@ CREATE TABLE corobridge_waiter (
 -- A queued request that cannot be granted blocks its tags for those behind it (first come, first served per tag).
 CREATE OR REPLACE FUNCTION corobridge_take(
     p_tags text[], p_release bigint[], p_sweep boolean, p_store text, p_request bigint[], p_tag text[],
-    p_holder text[], p_host text, p_pid bigint, p_lease_seconds double precision)
+    p_holder text[], p_host text, p_pid bigint, p_lease_seconds double precision, p_withdraw bigint[])
 RETURNS TABLE (o_request bigint, o_outcome text, o_tag text, o_held integer, o_slots integer, o_id bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -90,6 +92,7 @@ DECLARE
     v_r       bigint;
     v_lease   bigint;
     v_int     integer;
+    v_rows    integer;
     v_verdict text;
     v_tag     text;
     v_served  boolean;
@@ -126,6 +129,24 @@ BEGIN
     IF p_release IS NOT NULL AND cardinality(p_release) > 0 THEN
         -- The trigger lowers held in the table; the copies here follow.
         FOR w IN DELETE FROM corobridge_lease WHERE id = ANY (p_release) RETURNING tag LOOP
+            v_p := array_position(v_all, w.tag);
+            IF v_p IS NOT NULL THEN
+                v_held[v_p] := v_held[v_p] - 1;
+            END IF;
+        END LOOP;
+    END IF;
+    IF p_withdraw IS NOT NULL AND cardinality(p_withdraw) > 0 THEN
+        -- Out of the store's queue rows, in place (each row's arrays as they are now, under the locks)...
+        UPDATE corobridge_waiter AS q
+           SET (requests, holders, since) = (
+               SELECT coalesce(array_agg(u.r ORDER BY u.o), '{}'), coalesce(array_agg(u.h ORDER BY u.o), '{}'),
+                      coalesce(array_agg(u.s ORDER BY u.o), '{}')
+                 FROM unnest(q.requests, q.holders, q.since) WITH ORDINALITY AS u(r, h, s, o)
+                WHERE NOT u.r = ANY (p_withdraw))
+         WHERE q.store = p_store AND q.requests && p_withdraw;
+        -- ...and what was granted to them before they gave up, back.
+        FOR w IN DELETE FROM corobridge_lease
+                  WHERE waiter = ANY (SELECT p_store || ' ' || r FROM unnest(p_withdraw) AS r) RETURNING tag LOOP
             v_p := array_position(v_all, w.tag);
             IF v_p IS NOT NULL THEN
                 v_held[v_p] := v_held[v_p] - 1;
@@ -206,7 +227,12 @@ BEGIN
                 v_held[v_p] := v_held[v_p] + 1;
             END LOOP;
             UPDATE corobridge_waiter SET requests = requests[2:], holders = holders[2:], since = since[2:]
-             WHERE store = w.store AND tags = w.tags;
+             WHERE store = w.store AND tags = w.tags AND requests[1] = w.requests[1];
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            IF v_rows <> 1 THEN
+                -- Cannot happen while every change to the queue holds these locks; if it did, undo it all.
+                RAISE EXCEPTION 'corobridge: queue row of store % changed under its lock (request %)', w.store, w.requests[1];
+            END IF;
             PERFORM pg_notify('corobridge_limits',
                 'grant ' || w.store || ' ' || w.requests[1] || ' ' || array_to_string(v_leases, ','));
             v_served := true;
@@ -275,7 +301,7 @@ $$;
 CREATE OR REPLACE FUNCTION corobridge_serve(p_tags text[]) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM count(*) FROM corobridge_take(p_tags, NULL, false, NULL, '{}', '{}', '{}', NULL, NULL, NULL);
+    PERFORM count(*) FROM corobridge_take(p_tags, NULL, false, NULL, '{}', '{}', '{}', NULL, NULL, NULL, NULL);
 END
 $$;
 
@@ -289,38 +315,7 @@ BEGIN
     DELETE FROM corobridge_waiter WHERE expires_at <= clock_timestamp();
     SELECT array_agg(DISTINCT tag) INTO v_tags FROM corobridge_lease WHERE expires_at <= clock_timestamp();
     IF v_tags IS NOT NULL THEN
-        PERFORM count(*) FROM corobridge_take(v_tags, NULL, true, NULL, '{}', '{}', '{}', NULL, NULL, NULL);
-    END IF;
-END
-$$;
-
--- Takes requests of p_store out of the queue (they gave up), gives back what was granted to them meanwhile, and
--- serves the queue behind them. With p_leaving, the store's rows go too (it closes).
-CREATE OR REPLACE FUNCTION corobridge_withdraw(p_store text, p_requests bigint[], p_leaving boolean) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    v_tags   text[];
-    v_leases bigint[];
-BEGIN
-    SELECT array_agg(DISTINCT t) INTO v_tags
-      FROM corobridge_waiter AS q, unnest(q.tags) AS t WHERE q.store = p_store AND q.requests && p_requests;
-    UPDATE corobridge_waiter AS q
-       SET requests = coalesce(k.requests, '{}'), holders = coalesce(k.holders, '{}'), since = coalesce(k.since, '{}')
-      FROM (SELECT x.tags,
-                   array_agg(u.r ORDER BY u.o) FILTER (WHERE NOT u.r = ANY (p_requests)) AS requests,
-                   array_agg(u.h ORDER BY u.o) FILTER (WHERE NOT u.r = ANY (p_requests)) AS holders,
-                   array_agg(u.s ORDER BY u.o) FILTER (WHERE NOT u.r = ANY (p_requests)) AS since
-              FROM corobridge_waiter AS x, unnest(x.requests, x.holders, x.since) WITH ORDINALITY AS u(r, h, s, o)
-             WHERE x.store = p_store AND x.requests && p_requests
-             GROUP BY x.tags) AS k
-     WHERE q.store = p_store AND q.tags = k.tags;
-    IF p_leaving THEN
-        DELETE FROM corobridge_waiter WHERE store = p_store;
-    END IF;
-    SELECT array_agg(e.id) INTO v_leases FROM corobridge_lease AS e
-     WHERE e.waiter = ANY (SELECT p_store || ' ' || r FROM unnest(p_requests) AS r);
-    IF v_tags IS NOT NULL OR v_leases IS NOT NULL THEN
-        PERFORM count(*) FROM corobridge_take(v_tags, v_leases, false, NULL, '{}', '{}', '{}', NULL, NULL, NULL);
+        PERFORM count(*) FROM corobridge_take(v_tags, NULL, true, NULL, '{}', '{}', '{}', NULL, NULL, NULL, NULL);
     END IF;
 END
 $$;
@@ -337,7 +332,7 @@ BEGIN
     SELECT array_agg(DISTINCT t) INTO v_tags
       FROM corobridge_waiter AS q, unnest(q.tags) AS t WHERE q.store = p_store AND q.requests && p_requests;
     IF v_tags IS NOT NULL THEN
-        PERFORM count(*) FROM corobridge_take(v_tags, NULL, false, NULL, '{}', '{}', '{}', NULL, NULL, NULL);
+        PERFORM count(*) FROM corobridge_take(v_tags, NULL, false, NULL, '{}', '{}', '{}', NULL, NULL, NULL, NULL);
     END IF;
     RETURN QUERY
         SELECT x.r,

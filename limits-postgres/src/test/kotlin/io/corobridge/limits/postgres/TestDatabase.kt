@@ -26,7 +26,7 @@ object TestDatabase {
         dataSource.connection.use { db ->
             db.createStatement().use {
                 it.execute("DROP TABLE IF EXISTS corobridge_lease, corobridge_limit, corobridge_rate, corobridge_waiter, corobridge_schema")
-                it.execute("DROP FUNCTION IF EXISTS corobridge_take, corobridge_serve, corobridge_sweep, corobridge_withdraw, corobridge_poll, corobridge_count_lease")
+                it.execute("DROP FUNCTION IF EXISTS corobridge_take, corobridge_serve, corobridge_sweep, corobridge_poll, corobridge_count_lease")
             }
         }
     }
