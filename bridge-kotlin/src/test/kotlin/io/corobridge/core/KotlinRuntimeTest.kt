@@ -9,18 +9,18 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 
 /**
- * A class path with an older kotlin-stdlib than corobridge is built with (what Maven's nearest-wins gives a project
- * whose other dependency brings one): a loop still starts if it can, and a WARNING says so once, naming both
- * versions and the fix, before any NoClassDefFoundError that would name only a class of the standard library.
+ * A class path with an older kotlin-stdlib than corobridge needs (what Maven's nearest-wins gives a project whose
+ * other dependency brings one): the first loop made warns, once, naming both versions and the fix, before any
+ * NoClassDefFoundError that would name only a class of the standard library.
  */
 class KotlinRuntimeTest {
-    /** Run in the child JVM: make two loops and a call, print what happened. */
+    /** Run in the child JVM: make two loops (their threads never start), print what happened. */
     object Probe {
         @JvmStatic
         fun main(args: Array<String>) {
             try {
-                RunSyncLoop.create("probe").use { loop -> println("call " + loop.runSync { 42 }) }
-                RunSyncLoop.create("second").close()
+                RunSyncLoop.create("probe")
+                RunSyncLoop.create("second")
                 println("made")
             } catch (e: Throwable) {
                 println("${e.javaClass.name}: ${e.message}")
@@ -31,7 +31,7 @@ class KotlinRuntimeTest {
     @Test
     fun `an older kotlin-stdlib on the class path is named once, with the fix`() {
         val older = Path.of("target", "older-stdlib", "kotlin-stdlib-older.jar")
-        assertTrue(Files.exists(older), "the build copies kotlin-stdlib 2.3.21 there (maven-dependency-plugin)")
+        assertTrue(Files.exists(older), "the build copies kotlin-stdlib 2.0.21 there (maven-dependency-plugin)")
         val classPath = System.getProperty("java.class.path").split(File.pathSeparator)
             .filterNot { Path.of(it).fileName.toString().startsWith("kotlin-stdlib") }
             .plus(older.toString())
@@ -41,10 +41,10 @@ class KotlinRuntimeTest {
         val output = child.inputStream.readAllBytes().toString(Charsets.UTF_8)
         assertTrue(child.waitFor(60, TimeUnit.SECONDS))
         assertEquals(0, child.exitValue(), output)
-        val warning = "corobridge is built and tested with kotlin-stdlib 2.4, and this class path has 2.3.21 (another " +
-            "dependency brought it, and Maven kept the nearest version): import io.corobridge:corobridge-bom, or pin " +
-            "org.jetbrains.kotlin:kotlin-stdlib, in dependencyManagement. Older versions are untested."
+        val warning = "corobridge needs kotlin-stdlib 2.1 or newer, and this class path has 2.0.21 (another dependency " +
+            "brought it, and Maven kept the nearest version): import io.corobridge:corobridge-bom, or pin " +
+            "org.jetbrains.kotlin:kotlin-stdlib, in dependencyManagement"
         assertEquals(1, output.split(warning).size - 1, "warned once, for two loops: $output")
-        assertTrue(output.contains("call 42") && output.trim().endsWith("made"), output)
+        assertTrue(output.trim().endsWith("made"), output)
     }
 }
