@@ -16,4 +16,8 @@ class WebPages(private val client: HttpClient) {
 
     /** GET [url]; its HTTP status code. */
     suspend fun status(url: String): Int = client.get(url).status.value
+
+    /** GET [url]; its response headers, each name with its values (a generic type: see the guide on wildcards). */
+    suspend fun headers(url: String): Map<String, List<String>> =
+        client.get(url).headers.entries().associate { (name, values) -> name.lowercase() to values }
 }

@@ -20,6 +20,8 @@ import java.io.OutputStream;
 import java.lang.reflect.Method;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import kotlin.Unit;
@@ -86,6 +88,18 @@ class KtorFromJavaTest {
         // response.bodyAsText() in Kotlin: a second suspend call, so a second Bridge.sync (a SuspendCall makes one).
         String text = bridge.sync(c -> HttpResponseKt.bodyAsText(response, StandardCharsets.UTF_8, c));
         assertEquals("hello, java", text);
+    }
+
+    @Test
+    void aGenericResultIsDeclaredWithTheWildcardsKotlinPutsOnTheContinuation() {
+        WebPages pages = new WebPages(client);
+        // Map<String, List<String>> in Kotlin: its continuation is Continuation<? super Map<String, ? extends
+        // List<String>>>, so the plain Map<String, List<String>> does not compile; the wildcard type does.
+        Map<String, ? extends List<String>> headers = bridge.sync(c -> pages.headers(base + "/hello", c));
+        assertEquals(List.of("11"), headers.get("content-length"));
+        // A typed variable, not println(bridge.sync(..)) directly: that call is ambiguous between println's overloads.
+        int status = bridge.sync(c -> pages.status(base + "/hello", c));
+        assertEquals(200, status);
     }
 
     @Test
