@@ -126,17 +126,9 @@ BEGIN
     END LOOP;
     v_now := clock_timestamp();
 
-    IF p_release IS NOT NULL AND cardinality(p_release) > 0 THEN
-        -- The trigger lowers held in the table; the copies here follow.
-        FOR w IN DELETE FROM corobridge_lease WHERE id = ANY (p_release) RETURNING tag LOOP
-            v_p := array_position(v_all, w.tag);
-            IF v_p IS NOT NULL THEN
-                v_held[v_p] := v_held[v_p] - 1;
-            END IF;
-        END LOOP;
-    END IF;
     IF p_withdraw IS NOT NULL AND cardinality(p_withdraw) > 0 THEN
-        -- Out of the store's queue rows, in place (each row's arrays as they are now, under the locks)...
+        -- Requests that gave up, out of the store's queue rows, in place (each row's arrays as they are now, under
+        -- the locks); what was granted to them before they gave up is given back with the releases below.
         UPDATE corobridge_waiter AS q
            SET (requests, holders, since) = (
                SELECT coalesce(array_agg(u.r ORDER BY u.o), '{}'), coalesce(array_agg(u.h ORDER BY u.o), '{}'),
@@ -144,9 +136,12 @@ BEGIN
                  FROM unnest(q.requests, q.holders, q.since) WITH ORDINALITY AS u(r, h, s, o)
                 WHERE NOT u.r = ANY (p_withdraw))
          WHERE q.store = p_store AND q.requests && p_withdraw;
-        -- ...and what was granted to them before they gave up, back.
+    END IF;
+    IF cardinality(p_release) > 0 OR cardinality(p_withdraw) > 0 THEN
+        -- The trigger lowers held in the table; the copies here follow.
         FOR w IN DELETE FROM corobridge_lease
-                  WHERE waiter = ANY (SELECT p_store || ' ' || r FROM unnest(p_withdraw) AS r) RETURNING tag LOOP
+                  WHERE id = ANY (p_release)
+                     OR waiter = ANY (SELECT p_store || ' ' || r FROM unnest(p_withdraw) AS r) RETURNING tag LOOP
             v_p := array_position(v_all, w.tag);
             IF v_p IS NOT NULL THEN
                 v_held[v_p] := v_held[v_p] - 1;
