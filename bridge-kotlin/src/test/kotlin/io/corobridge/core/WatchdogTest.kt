@@ -185,6 +185,32 @@ class WatchdogTest {
     }
 
     @Test
+    fun `queued tasks count the steps the loop dispatches to itself and those other threads dispatch`() =
+        withLoop("steps") { loop ->
+            loop.stallThreshold = null
+            val release = CountDownLatch(1)
+            val holding = CountDownLatch(1)
+            val ran = java.util.concurrent.atomic.AtomicInteger()
+            // Three steps dispatched on the loop thread (children launched there), then the thread is held.
+            val holder = loop.runAsync {
+                kotlinx.coroutines.coroutineScope {
+                    repeat(3) { launch { ran.incrementAndGet() } }
+                    holding.countDown()
+                    holdTheLoopThread(release)
+                }
+            }
+            holding.await()
+            // Two steps dispatched from another thread while the loop is held.
+            val outside = List(2) { kotlinx.coroutines.CoroutineScope(loop.dispatcher).launch { ran.incrementAndGet() } }
+            assertEquals(5L, loop.stats().queuedTasks, "${loop.stats()}")
+            release.countDown()
+            holder.join()
+            outside.forEach { job -> loop.runSync { job.join() } }
+            assertEquals(5, ran.get())
+            awaitState("the queue empty") { loop.stats().queuedTasks == 0L }
+        }
+
+    @Test
     fun `calls and stalls are recorded as JFR events`() = withLoop("jfr") { loop ->
         loop.stallThreshold = Duration.ofMillis(50)
         val file = dir.resolve("corobridge.jfr")

