@@ -46,10 +46,7 @@ internal abstract class LoopCall<T>(
     val loop: RunSyncLoop
         get() = (context[ContinuationInterceptor] as LoopDispatcher).loop
 
-    /**
-     * The next task in the loop's queue (see [TaskQueue]); once the loop has taken the call and it suspended,
-     * the next call in the loop's list of suspended calls (see SuspendedCalls).
-     */
+    /** The next task in the loop's queue (see [TaskQueue]). */
     override var nextInQueue: QueuedTask? = null
 
     /** ATTACHED, CANCELLED_BY_CALLER and ENDED bits, updated with [FLAGS]. */
