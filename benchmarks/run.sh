@@ -20,6 +20,7 @@ case "$profile" in
     multi=(-bm thrpt -p call=immediate)
     http=(3 800)
     scale=(3 800)
+    suspend=(15 200000)
     ;;
   smoke)
     common=(-f 1 -wi 1 -w 100ms -i 1 -r 100ms)
@@ -27,6 +28,7 @@ case "$profile" in
     multi=(-bm thrpt -p call=immediate)
     http=(1 200)
     scale=(1 200)
+    suspend=(3 20000)
     ;;
   full)
     common=(-f 2 -wi 5 -w 1s -i 10 -r 1s)
@@ -34,6 +36,7 @@ case "$profile" in
     multi=()
     http=(7 2000)
     scale=(5 2000)
+    suspend=(31 500000)
     ;;
   *)
     echo "usage: $0 [quick|full|smoke]" >&2
@@ -82,6 +85,7 @@ for java in "${javas[@]}"; do
   "$java" -cp "$jar" io.corobridge.benchmarks.CallerScale "${scale[@]}" "$dir/scale.json" 2> "$dir/scale.log"
   "$java" -cp "$jar" io.corobridge.benchmarks.IdleCpu > "$dir/idle.json"
   "$java" -cp "$jar" io.corobridge.benchmarks.CallBytes > "$dir/callbytes.json"
+  "$java" -cp "$jar" io.corobridge.benchmarks.SuspendCost "${suspend[@]}" > "$dir/suspend.json"
 done
 
 if command -v python3 > /dev/null; then

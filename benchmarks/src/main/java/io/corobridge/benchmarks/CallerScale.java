@@ -1,5 +1,6 @@
 package io.corobridge.benchmarks;
 
+import io.corobridge.core.RunOn;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -10,14 +11,19 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * Many callers on one loop: 1, 8 and 64 platform threads, and 1,000 and 10,000 virtual threads where the JDK has
- * them (21 and later), each making trivial blocking calls one after another, for {@code Bridge.sync} and the two
- * hand-written ways of waiting for one thread's work, {@code CompletableFuture.supplyAsync(.., executor).join()}
- * and {@code runBlocking(executorDispatcher)}. JMH runs a fixed number of platform threads only, so this plain
+ * them (21 and later), each making trivial blocking calls one after another, for {@code Bridge.sync}, for
+ * {@code Bridge.sync(RunOn.CALLER_THREAD, ..)}, for the two hand-written ways of waiting for one thread's work,
+ * {@code CompletableFuture.supplyAsync(.., executor).join()} and {@code runBlocking(executorDispatcher)}, and for
+ * {@link ParkHandOff}, the least a hand-off to one thread can cost when its caller parks. JMH runs a fixed number of platform threads only, so this plain
  * harness measures every count the same way: calls completed in a window after a warm-up, the ways in a rotating
  * order, the median over the rounds. It also counts the JFR events that report a virtual thread pinning its
  * carrier while it waits ({@code jdk.VirtualThreadPinned}) during the virtual-thread runs of {@code Bridge.sync}.
@@ -26,7 +32,8 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>Run: {@code java -cp benchmarks/target/benchmarks.jar io.corobridge.benchmarks.CallerScale [rounds] [windowMillis]}
  */
 public final class CallerScale {
-    private static final String[] WAYS = {"bridgeSync", "supplyAsyncJoin", "runBlockingOnLoop"};
+    private static final String[] WAYS = {
+        "bridgeSync", "bridgeSyncCallerThread", "supplyAsyncJoin", "runBlockingOnLoop", "parkHandOff"};
 
     private CallerScale() {}
 
@@ -47,6 +54,7 @@ public final class CallerScale {
         Fixture f = new Fixture();
         f.call = "immediate";
         f.setUp();
+        ParkHandOff parkHandOff = new ParkHandOff();
         AtomicLong pinned = new AtomicLong();
         Object pinWatch = ofVirtual == null ? null : PinWatch.start(pinned);
         StringBuilder json = new StringBuilder("{\"rounds\": " + rounds + ", \"windowMillis\": "
@@ -58,12 +66,12 @@ public final class CallerScale {
                 int callers = (Integer) count[1];
                 double[][] samples = new double[WAYS.length][rounds];
                 double[][] switches = new double[WAYS.length][rounds];
-                for (int w = 0; w < WAYS.length; w++) measure(call(f, WAYS[w]), callers, virtual, ofVirtual, windowNanos / 4);
+                for (int w = 0; w < WAYS.length; w++) measure(call(f, parkHandOff, WAYS[w]), callers, virtual, ofVirtual, windowNanos / 4);
                 for (int round = 0; round < rounds; round++) {
                     for (int i = 0; i < WAYS.length; i++) {
                         int w = (i + round) % WAYS.length;
                         long pinnedBefore = pinned.get();
-                        double[] got = measure(call(f, WAYS[w]), callers, virtual, ofVirtual, windowNanos);
+                        double[] got = measure(call(f, parkHandOff, WAYS[w]), callers, virtual, ofVirtual, windowNanos);
                         samples[w][round] = got[0];
                         switches[w][round] = got[1];
                         if (virtual && WAYS[w].equals("bridgeSync") && pinned.get() != pinnedBefore) {
@@ -90,6 +98,7 @@ public final class CallerScale {
             }
         } finally {
             if (pinWatch != null) PinWatch.stop(pinWatch);
+            parkHandOff.close();
             f.tearDown();
         }
         json.append(String.format(Locale.ROOT, "\n], \"virtualThreads\": %s, \"pinnedEvents\": %d}",
@@ -99,9 +108,11 @@ public final class CallerScale {
         else System.out.println(out);
     }
 
-    private static Call call(Fixture f, String way) {
+    private static Call call(Fixture f, ParkHandOff parkHandOff, String way) {
         return switch (way) {
             case "bridgeSync" -> () -> f.bridge.sync(f.suspendCall);
+            case "bridgeSyncCallerThread" -> () -> f.bridge.sync(RunOn.CALLER_THREAD, f.suspendCall);
+            case "parkHandOff" -> parkHandOff::call;
             case "supplyAsyncJoin" -> f::supplyAsyncJoin;
             case "runBlockingOnLoop" -> () -> f.runBlockingOn(f.executorDispatcher);
             default -> throw new IllegalArgumentException("way " + way);
@@ -182,6 +193,85 @@ public final class CallerScale {
 
         static void stop(Object stream) {
             ((jdk.jfr.consumer.RecordingStream) stream).close();
+        }
+    }
+
+    /**
+     * The bare minimum of handing a call to one server thread when the caller parks at once: a request of 24
+     * bytes pushed on a lock-free stack, the server's wake-up if it sleeps, one park and one unpark. The server
+     * does nothing but answer (no coroutine, no statistics, no closing protocol) and spins 50 µs before it
+     * sleeps. With many more callers than processors a caller cannot spin (the thread that would answer it needs
+     * the processor), so every design that runs the call on one thread pays at least this: it is the floor for
+     * the 64-caller figures. With one caller it is slow, because a caller that spins never parks.
+     */
+    static final class ParkHandOff implements AutoCloseable {
+        private static final int WAITING = 0;
+        private static final int PARKED = 1;
+        private static final int ANSWERED = 2;
+        private static final AtomicIntegerFieldUpdater<Request> STATE =
+                AtomicIntegerFieldUpdater.newUpdater(Request.class, "state");
+
+        static final class Request {
+            final Thread caller = Thread.currentThread();
+            volatile int state;
+            Request next;
+        }
+
+        private final AtomicReference<Request> pushed =
+                new AtomicReference<>();
+        private final AtomicBoolean sleeping = new AtomicBoolean();
+        private volatile boolean closed;
+        private final Thread server = new Thread(this::serve, "park-hand-off");
+
+        ParkHandOff() {
+            server.setDaemon(true);
+            server.start();
+        }
+
+        Object call() {
+            Request r = new Request();
+            while (true) {
+                Request head = pushed.get();
+                r.next = head;
+                if (pushed.compareAndSet(head, r)) break;
+            }
+            if (sleeping.get() && sleeping.compareAndSet(true, false)) LockSupport.unpark(server);
+            if (STATE.compareAndSet(r, WAITING, PARKED)) {
+                while (r.state != ANSWERED) LockSupport.park(this);
+            }
+            return Fixture.ANSWER;
+        }
+
+        private void serve() {
+            while (!closed) {
+                Request newestFirst = pushed.getAndSet(null);
+                if (newestFirst == null) {
+                    long deadline = System.nanoTime() + 50_000;
+                    while (pushed.get() == null && System.nanoTime() - deadline < 0) Thread.onSpinWait();
+                    if (pushed.get() != null) continue;
+                    sleeping.set(true);
+                    if (pushed.get() == null && !closed) LockSupport.park(this);
+                    sleeping.set(false);
+                    continue;
+                }
+                Request oldestFirst = null;
+                while (newestFirst != null) {
+                    Request next = newestFirst.next;
+                    newestFirst.next = oldestFirst;
+                    oldestFirst = newestFirst;
+                    newestFirst = next;
+                }
+                for (Request r = oldestFirst; r != null; r = r.next) {
+                    if (STATE.getAndSet(r, ANSWERED) == PARKED) LockSupport.unpark(r.caller);
+                }
+            }
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            closed = true;
+            LockSupport.unpark(server);
+            server.join();
         }
     }
 }
