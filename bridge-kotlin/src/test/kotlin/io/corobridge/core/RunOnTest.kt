@@ -155,6 +155,9 @@ class RunOnTest {
                 }
             }
             started.await()
+            // Closing reaches the call through the loop's own set, not the supervisor's child list, which every
+            // caller-thread call would otherwise contend on (benchmarks' CallerScale).
+            assertEquals(0, closing.supervisorJob.children.count(), "the call is not a child of the supervisor")
             closing.close()
             caller.join()
             assertInstanceOf(CancellationException::class.java, thrown.get())
@@ -165,6 +168,34 @@ class RunOnTest {
             assertTrue(refused.message!!.contains("closed"), refused.message)
             assertNoThreads("corobridge-loop-caller-close")
         }
+    }
+
+    @Test
+    fun `a call that ignores the close is abandoned after the grace period, and its caller hears why`() {
+        val closing = RunSyncLoop.create("caller-stubborn")
+        closing.closing.closeGraceNanos = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(300)
+        val started = CountDownLatch(1)
+        val gate = CompletableDeferred<Unit>()
+        val thrown = AtomicReference<Throwable>()
+        val caller = thread {
+            try {
+                closing.runSync(RunOn.CALLER_THREAD) {
+                    withContext(NonCancellable) {
+                        started.countDown()
+                        gate.await()
+                    }
+                }
+            } catch (e: Throwable) {
+                thrown.set(e)
+            }
+        }
+        started.await()
+        closing.close()
+        caller.join()
+        assertInstanceOf(IllegalStateException::class.java, thrown.get())
+        assertTrue(thrown.get().message!!.contains("closed before the call finished"), thrown.get().message)
+        gate.complete(Unit) // the abandoned coroutine ends on Dispatchers.IO
+        assertNoThreads("corobridge-loop-caller-stubborn")
     }
 
     @Test

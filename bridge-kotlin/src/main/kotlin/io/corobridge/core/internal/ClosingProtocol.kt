@@ -49,7 +49,8 @@ import kotlinx.coroutines.withTimeoutOrNull
  *
  * Releasing callers: a caller parked on a call that the loop will never finish must be reachable when the loop
  * gives up. A call that suspended on the loop thread is in suspendedCalls; one whose caller parked is a child of
- * the supervisor, or, if it attached after the supervisor had completed, among the latecomers. The `released`
+ * the supervisor, or, if it attached after the supervisor had completed, among the latecomers; one on its caller's
+ * thread is in callerThreadCalls. The `released`
  * reason is published before the walk, so a call that becomes reachable afterwards releases itself
  * (LoopCall.attachToLoop, BlockingCall).
  */
@@ -105,6 +106,13 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
      */
     val suspendedCalls: SuspendedCalls = SuspendedCalls()
 
+    /**
+     * Calls running on their callers' threads (RunOn.CALLER_THREAD, NEW_THREAD), from before they start until
+     * they end; closing cancels them, waits for them and releases their callers as it does the supervisor's
+     * children. See CallerThreadCall.attachToLoop.
+     */
+    private val callerThreadCalls: MutableSet<LoopCall<*>> = java.util.concurrent.ConcurrentHashMap.newKeySet()
+
     /** Calls that started while the loop was closing and could not join the supervisor; see LoopCall.attachToLoop. */
     private val latecomers: MutableSet<LoopCall<*>> = java.util.concurrent.ConcurrentHashMap.newKeySet()
 
@@ -155,9 +163,10 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
             val closing = CancellationException("loop \"${loop.name}\" is closing")
             loop.supervisorJob.cancel(closing)
             cancelSuspended(closing)
+            for (call in callerThreadCalls) call.cancel(closing)
             // Calls on their callers' threads (RunOn.CALLER_THREAD) may be in flight although the thread never ran.
             val idle = loop.backgroundTasks.count == 0 && loop.shutdownCallbacks.isEmpty &&
-                loop.supervisorJob.children.none()
+                loop.supervisorJob.children.none() && !anyOnCallerThreadUnfinished()
             if (idle && started.compareAndSet(false, true)) {
                 terminate(null) // the thread never ran and nothing is left to do: finish closing here
             } else {
@@ -265,7 +274,8 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
         // Every close that reaches the loop thread publishes a closing sequence; until it has, the loop must
         // not take "none yet" for "done" (the callbacks would never run).
         return queueEmpty && closingSequence?.isCompleted == true &&
-            ((loop.supervisorJob.isCompleted && !suspendedCalls.anyUnfinished()) || now - callsDeadline >= 0)
+            ((loop.supervisorJob.isCompleted && !suspendedCalls.anyUnfinished() && !anyOnCallerThreadUnfinished()) ||
+                now - callsDeadline >= 0)
     }
 
     /** How long the loop may park while closing: until the next deadline that could let it stop. */
@@ -368,6 +378,7 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
             if (child is LoopCall<*>) child.abort(IllegalStateException(reason.message, reason.cause))
         }
         for (call in latecomers) call.abort(IllegalStateException(reason.message, reason.cause))
+        for (call in callerThreadCalls) call.abort(IllegalStateException(reason.message, reason.cause))
         suspendedCalls.forEachUnfinished { it.abort(IllegalStateException(reason.message, reason.cause)) }
     }
 
@@ -377,6 +388,25 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
         // A close that began meanwhile may have walked the list before this call joined it: cancel it here.
         if (isClosed) call.cancel(CancellationException("loop \"${loop.name}\" is closing"))
     }
+
+    /**
+     * Keeps [call], about to start on its caller's thread, where closing finds it until it ends; any thread.
+     * The set's insertion is a volatile write and the state read after it a volatile read, so either a close's
+     * walk of the set meets the call, or the call meets the close here.
+     */
+    fun registerOnCallerThread(call: LoopCall<*>) {
+        callerThreadCalls.add(call)
+        if (isClosed) call.cancel(CancellationException("loop \"${loop.name}\" is closing"))
+        releaseReason()?.let(call::abort) // the release may have gone by already
+    }
+
+    /** Lets go of [call], which has ended; a closing loop's thread is woken to see that it may stop. */
+    fun unregisterOnCallerThread(call: LoopCall<*>) {
+        callerThreadCalls.remove(call)
+        if (isClosed) loop.thread.wake()
+    }
+
+    private fun anyOnCallerThreadUnfinished(): Boolean = callerThreadCalls.any { !it.isCompleted }
 
     private fun cancelSuspended(cause: CancellationException) {
         suspendedCalls.forEachUnfinished { it.cancel(cause) }

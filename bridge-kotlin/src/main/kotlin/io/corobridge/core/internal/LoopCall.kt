@@ -92,8 +92,11 @@ internal abstract class LoopCall<T>(
      */
     protected open fun startBody(): Any? = CallBodies.start(body, this)
 
-    /** Makes the call a child of its parent job ([parentJob]), once; safe from any thread. */
-    fun attachToLoop() {
+    /**
+     * Makes the call reachable by closing, once; safe from any thread. A call becomes a child of its parent
+     * job ([parentJob]); a call on its caller's thread joins a set of the loop's instead (see CallerThreadCall).
+     */
+    open fun attachToLoop() {
         if (!setFlag(ATTACHED)) return
         val parent = parentJob()
         initParentJob(parent)
