@@ -29,10 +29,12 @@ import java.util.concurrent.locks.LockSupport;
  * carrier while it waits ({@code jdk.VirtualThreadPinned}) during the virtual-thread runs of {@code Bridge.sync}.
  * Prints one JSON object.
  *
- * <p>Run: {@code java -cp benchmarks/target/benchmarks.jar io.corobridge.benchmarks.CallerScale [rounds] [windowMillis]}
+ * <p>Run: {@code java -cp benchmarks/target/benchmarks.jar io.corobridge.benchmarks.CallerScale [rounds] [windowMillis]
+ * [out.json] [ways]}, ways a comma-separated subset of {@code bridgeSync,bridgeSyncCallerThread,supplyAsyncJoin,
+ * runBlockingOnLoop,parkHandOff} (all by default).
  */
 public final class CallerScale {
-    private static final String[] WAYS = {
+    private static final String[] ALL_WAYS = {
         "bridgeSync", "bridgeSyncCallerThread", "supplyAsyncJoin", "runBlockingOnLoop", "parkHandOff"};
 
     private CallerScale() {}
@@ -43,6 +45,7 @@ public final class CallerScale {
 
     public static void main(String[] args) throws Exception {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
+        String[] ways = args.length > 3 ? args[3].split(",") : ALL_WAYS;
         long windowNanos = TimeUnit.MILLISECONDS.toNanos(args.length > 1 ? Long.parseLong(args[1]) : 1000);
         Method ofVirtual = virtualBuilder();
         List<Object[]> counts = new ArrayList<>(List.of(new Object[] {"platform", 1}, new Object[] {"platform", 8},
@@ -64,22 +67,22 @@ public final class CallerScale {
             for (Object[] count : counts) {
                 boolean virtual = count[0].equals("virtual");
                 int callers = (Integer) count[1];
-                double[][] samples = new double[WAYS.length][rounds];
-                double[][] switches = new double[WAYS.length][rounds];
-                for (int w = 0; w < WAYS.length; w++) measure(call(f, parkHandOff, WAYS[w]), callers, virtual, ofVirtual, windowNanos / 4);
+                double[][] samples = new double[ways.length][rounds];
+                double[][] switches = new double[ways.length][rounds];
+                for (int w = 0; w < ways.length; w++) measure(call(f, parkHandOff, ways[w]), callers, virtual, ofVirtual, windowNanos / 4);
                 for (int round = 0; round < rounds; round++) {
-                    for (int i = 0; i < WAYS.length; i++) {
-                        int w = (i + round) % WAYS.length;
+                    for (int i = 0; i < ways.length; i++) {
+                        int w = (i + round) % ways.length;
                         long pinnedBefore = pinned.get();
-                        double[] got = measure(call(f, parkHandOff, WAYS[w]), callers, virtual, ofVirtual, windowNanos);
+                        double[] got = measure(call(f, parkHandOff, ways[w]), callers, virtual, ofVirtual, windowNanos);
                         samples[w][round] = got[0];
                         switches[w][round] = got[1];
-                        if (virtual && WAYS[w].equals("bridgeSync") && pinned.get() != pinnedBefore) {
+                        if (virtual && ways[w].equals("bridgeSync") && pinned.get() != pinnedBefore) {
                             System.err.println("pinned carrier events during Bridge.sync: " + (pinned.get() - pinnedBefore));
                         }
                     }
                 }
-                for (int w = 0; w < WAYS.length; w++) {
+                for (int w = 0; w < ways.length; w++) {
                     double[] sorted = samples[w].clone();
                     Arrays.sort(sorted);
                     double median = sorted[sorted.length / 2];
@@ -91,9 +94,9 @@ public final class CallerScale {
                     json.append(String.format(Locale.ROOT,
                             "{\"threads\": \"%s\", \"callers\": %d, \"way\": \"%s\", \"callsPerMicro\": %.4f, "
                                     + "\"min\": %.4f, \"max\": %.4f, \"switchesPerCall\": %.3f}",
-                            count[0], callers, WAYS[w], median, sorted[0], sorted[sorted.length - 1], switchesPerCall));
+                            count[0], callers, ways[w], median, sorted[0], sorted[sorted.length - 1], switchesPerCall));
                     System.err.printf(Locale.ROOT, "%-8s %6d callers %-18s %8.4f calls/us  %.3f switches/call%n",
-                            count[0], callers, WAYS[w], median, switchesPerCall);
+                            count[0], callers, ways[w], median, switchesPerCall);
                 }
             }
         } finally {
