@@ -97,7 +97,7 @@ public final class Report {
                 + " and JMH closes the loop inside the last iteration. `CallBytes` reads the JVM's per-thread"
                 + " counters around each call instead. The suspend-once target is judged twice too: by JMH, whose"
                 + " two figures come from two forks (so the placement spread enters the ratio), and by `SuspendCost`,"
-                + " whose pairs share one JVM; its \"error\" is the smallest and largest ratio of its rounds. The"
+                + " whose pairs share one JVM and whose range is the smallest and largest ratio of its rounds. The"
                 + " 64-caller targets are judged for the default and for `RunOn.CALLER_THREAD`: the section on many"
                 + " callers shows the bare park hand-off, the most any design that hands each call to one thread can"
                 + " do once the callers must park.");
@@ -245,7 +245,8 @@ public final class Report {
         double ratio = Result.number(cost.get("ratio"));
         line("| " + what + " | " + fmt(ratio) + " × (" + fmt(Result.number(cost.get("suspendOnceNanos")) / 1000) + " vs "
                 + fmt(Result.number(cost.get("immediateNanos")) / 1000) + " µs) | "
-                + verdict(ratio, Result.number(cost.get("ratioMin")), Result.number(cost.get("ratioMax")), r -> r <= 1.5, " ×")
+                + verdict(ratio, Result.number(cost.get("ratioMin")), Result.number(cost.get("ratioMax")), r -> r <= 1.5, " ×",
+                        ACROSS_ROUNDS)
                 + " |");
     }
 
@@ -307,7 +308,7 @@ public final class Report {
         }
         double ratio = a.get()[0] / b.get()[0];
         line("| " + what + " | " + fmt(ratio) + " × | "
-                + verdict(ratio, a.get()[1] / b.get()[2], a.get()[2] / b.get()[1], met, " ×") + " |");
+                + verdict(ratio, a.get()[1] / b.get()[2], a.get()[2] / b.get()[1], met, " ×", ACROSS_ROUNDS) + " |");
     }
 
     private static final String[] SCALE_WAYS = {
@@ -411,8 +412,18 @@ public final class Report {
     }
 
     /** "met" or "missed" if the verdict holds across [low, high], else "uncertain" with the interval. */
+    private static final String WITHIN_ERROR = "within the error";
+
+    /** For figures whose range is the smallest and largest of their rounds rather than a confidence interval. */
+    private static final String ACROSS_ROUNDS = "across the rounds";
+
     private static String verdict(double value, double low, double high, java.util.function.DoublePredicate met,
             String unit) {
+        return verdict(value, low, high, met, unit, WITHIN_ERROR);
+    }
+
+    private static String verdict(double value, double low, double high, java.util.function.DoublePredicate met,
+            String unit, String basis) {
         if (met.test(low) && met.test(high)) {
             return "met";
         }
@@ -420,7 +431,7 @@ public final class Report {
             return "**missed**";
         }
         return (met.test(value) ? "met by the scores, " : "missed by the scores, ")
-                + "**uncertain** within the error (" + fmt(Math.max(low, 0)) + " to "
+                + "**uncertain** " + basis + " (" + fmt(Math.max(low, 0)) + " to "
                 + (Double.isInfinite(high) ? "∞" : fmt(high)) + unit + ")";
     }
 
