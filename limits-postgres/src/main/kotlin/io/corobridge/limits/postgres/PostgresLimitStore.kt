@@ -340,24 +340,15 @@ public class PostgresLimitStore private constructor(
 
     /** Who holds which slot now, in every JVM, oldest first; of [tag] only, unless it is null. */
     @JvmOverloads
-    public fun holders(tag: String? = null): List<Holder> = direct { connection ->
-        connection.prepareStatement(
-            "SELECT tag, holder, host, pid, since, expires_at, id FROM corobridge_lease " +
-                "WHERE expires_at > now() AND (?::text IS NULL OR tag = ?) ORDER BY since, id"
-        ).use {
-            it.setString(1, tag)
-            it.setString(2, tag)
-            it.executeQuery().use { rows ->
-                val result = ArrayList<Holder>()
-                while (rows.next()) {
-                    result += Holder(
-                        rows.getString(1), rows.getString(2), rows.getString(3), rows.getLong(4),
-                        rows.getTimestamp(5).toInstant(), rows.getTimestamp(6).toInstant(), rows.getLong(7),
-                    )
-                }
-                result
-            }
-        }
+    public fun holders(tag: String? = null): List<Holder> = rowsOf(
+        "SELECT tag, holder, host, pid, since, expires_at, id FROM corobridge_lease " +
+            "WHERE expires_at > now() AND (?::text IS NULL OR tag = ?) ORDER BY since, id",
+        tag,
+    ) { rows ->
+        Holder(
+            rows.getString(1), rows.getString(2), rows.getString(3), rows.getLong(4),
+            rows.getTimestamp(5).toInstant(), rows.getTimestamp(6).toInstant(), rows.getLong(7),
+        )
     }
 
     /**
@@ -367,21 +358,25 @@ public class PostgresLimitStore private constructor(
      * @since 0.2
      */
     @JvmOverloads
-    public fun waiters(tag: String? = null): List<Waiter> = direct { connection ->
-        connection.prepareStatement(
-            "SELECT q.tags, u.holder, q.host, q.pid, u.since FROM corobridge_waiter AS q, " +
-                "unnest(q.holders, q.since) AS u(holder, since) " +
-                "WHERE q.expires_at > now() AND (?::text IS NULL OR ? = ANY (q.tags)) ORDER BY u.since, q.store"
-        ).use {
+    public fun waiters(tag: String? = null): List<Waiter> = rowsOf(
+        "SELECT q.tags, u.holder, q.host, q.pid, u.since FROM corobridge_waiter AS q, " +
+            "unnest(q.holders, q.since) AS u(holder, since) " +
+            "WHERE q.expires_at > now() AND (?::text IS NULL OR ? = ANY (q.tags)) ORDER BY u.since, q.store",
+        tag,
+    ) { rows ->
+        @Suppress("UNCHECKED_CAST")
+        val tags = (rows.getArray(1).array as Array<String>).toList()
+        Waiter(tags, rows.getString(2), rows.getString(3), rows.getLong(4), rows.getTimestamp(5).toInstant())
+    }
+
+    /** Every row of [sql], whose two parameters are both [tag] (null: every tag), read with [row]. */
+    private fun <T> rowsOf(sql: String, tag: String?, row: (java.sql.ResultSet) -> T): List<T> = direct { connection ->
+        connection.prepareStatement(sql).use {
             it.setString(1, tag)
             it.setString(2, tag)
             it.executeQuery().use { rows ->
-                val result = ArrayList<Waiter>()
-                while (rows.next()) {
-                    @Suppress("UNCHECKED_CAST")
-                    val tags = (rows.getArray(1).array as Array<String>).toList()
-                    result += Waiter(tags, rows.getString(2), rows.getString(3), rows.getLong(4), rows.getTimestamp(5).toInstant())
-                }
+                val result = ArrayList<T>()
+                while (rows.next()) result += row(rows)
                 result
             }
         }
