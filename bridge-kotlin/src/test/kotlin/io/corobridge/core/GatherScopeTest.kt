@@ -119,8 +119,11 @@ class GatherScopeTest {
     fun `joinBlocking on a plain thread rethrows the first failure unchanged`() {
         val scope = loop.openGather<String>()
         val boom = IOException("boom")
-        scope.fork { yield(); throw boom }
-        val ok = scope.fork { "fine" }
+        // The failing call waits for the other to have run: with a bare yield() its resumption raced this thread's
+        // second fork into the loop's queue, and when it won, the scope cancelled the second call before it started.
+        val okRan = CompletableDeferred<Unit>()
+        scope.fork { okRan.await(); throw boom }
+        val ok = scope.fork { okRan.complete(Unit); "fine" }
         assertSame(boom, assertThrows(IOException::class.java) { scope.joinBlocking() })
         scope.close() // the failure was thrown already: close does not throw it again
         assertEquals("fine", ok.get(), "the loop ran it to its end before the failing call resumed")
