@@ -8,6 +8,7 @@ import java.util.concurrent.atomic.AtomicReference
 import kotlin.concurrent.thread
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.yield
+import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertInstanceOf
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
@@ -67,6 +68,17 @@ class SuspendedCallsTest {
             val linked = loop.runSync { loop.closing.suspendedCalls.linkedCount }
             assertTrue(linked <= 66, "calls still linked after 10,000 ended: $linked")
         }
+    }
+
+    @Test
+    fun `a closed loop lets go of the calls that suspended on it, though it never went idle`() {
+        // Ended calls are swept when the loop parks; a loop that spins for a second when idle is closed before it
+        // ever parks. It must not keep the ended call, nor through it the code (and class loader) that made it.
+        val loop = RunSyncLoop.create("swept-at-end")
+        loop.waitStrategy = WaitStrategy.adaptive(Duration.ofSeconds(1), Duration.ofSeconds(1))
+        check(loop.runSync { yield(); "suspended once" } == "suspended once")
+        loop.close()
+        assertEquals(0, loop.closing.suspendedCalls.linkedCount, "calls a closed loop still holds")
     }
 
     private fun assumeCallersCanSpin() {

@@ -312,6 +312,7 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
                 loop.supervisorJob.cancel(died)
                 cancelSuspended(died)
             }
+            suspendedCalls.clearAtEnd()
             // What is left are steps of coroutines that did not finish: let them finish cancelling elsewhere.
             for (step in leftovers) loop.moveOff(step.context, step.task)
             loop.workerPool.stop()

@@ -96,6 +96,16 @@ internal class SuspendedCalls {
         return fresh
     }
 
+    /**
+     * Once the loop has ended and released the callers of the calls that had not (its thread's last act): lets
+     * go of every call, so that a closed loop that is still referenced does not keep their bodies, and with them
+     * the classes and class loaders of the code that made the calls.
+     */
+    fun clearAtEnd() {
+        slots.fill(null)
+        cursor = 0
+    }
+
     /** Any thread: runs [action] on every call that may not have ended. */
     fun forEachUnfinished(action: (LoopCall<*>) -> Unit) {
         for (call in slots) {
