@@ -71,13 +71,29 @@ internal open class BlockingCall<T> : LoopCall<T> {
         return current === PENDING || current is Thread
     }
 
-    /** Makes sure closing the loop reaches this call before the caller parks, then announces the parking. */
-    private fun prepareToPark() {
-        attachToLoop()
-        // The loop may have released its callers just before this call attached; then release ourselves.
-        loop.closing.releaseReason()?.let(::abort)
+    /**
+     * Makes sure closing the loop reaches this call before the caller parks, then announces the parking. Returns
+     * the call's slot among the loop's parked calls, to empty once the wait is over, or -1 if it has none (it was
+     * attached to the loop already, as a call on its caller's thread is from the start, or found no free slot).
+     */
+    private fun prepareToPark(): Int {
+        val slot: Int
+        if (flags and ATTACHED != 0) {
+            slot = -1
+            // The loop may have released its callers just before this call attached; then release ourselves.
+            loop.closing.releaseReason()?.let(::abort)
+        } else {
+            slot = loop.closing.registerParked(this)
+        }
         // Fails only if the outcome arrived meanwhile: then there is nothing to park for.
         OUTCOME.compareAndSet(this, PENDING, Thread.currentThread())
+        return slot
+    }
+
+    /** Ends the wait: empties the call's slot among the parked calls, if it has one, and runs [afterWaiting]. */
+    private fun stopWaiting(slot: Int) {
+        if (slot >= 0) loop.closing.parkedCalls.remove(slot)
+        afterWaiting()
     }
 
     /**
@@ -87,7 +103,7 @@ internal open class BlockingCall<T> : LoopCall<T> {
     fun await(timeoutNanos: Long): T {
         val deadline = if (timeoutNanos > 0) System.nanoTime() + timeoutNanos else 0L
         beforeWaiting()
-        if (outcome === PENDING) prepareToPark()
+        val slot = if (outcome === PENDING) prepareToPark() else -1
         var interruptSeen = false
         var gaveUp = NOT_GIVEN_UP
         while (isPending()) {
@@ -110,7 +126,7 @@ internal open class BlockingCall<T> : LoopCall<T> {
                 } else {
                     // Interrupted again while waiting for a cancelled call that does not finish (it ignores
                     // cancellation): stop waiting rather than hang, and say that the call was left behind.
-                    afterWaiting()
+                    stopWaiting(slot)
                     Thread.currentThread().interrupt()
                     throw java.util.concurrent.CancellationException(
                         "interrupted again while waiting for a cancelled call on loop \"${loop.name}\" to finish; " +
@@ -119,7 +135,7 @@ internal open class BlockingCall<T> : LoopCall<T> {
                 }
             }
         }
-        afterWaiting()
+        stopWaiting(slot)
         if (interruptSeen) Thread.currentThread().interrupt()
 
         val result = outcome

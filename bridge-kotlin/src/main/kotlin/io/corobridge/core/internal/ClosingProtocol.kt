@@ -48,9 +48,9 @@ import kotlinx.coroutines.withTimeoutOrNull
  *   Dispatchers.IO, where it can finish cancelling (moveOff).
  *
  * Releasing callers: a caller parked on a call that the loop will never finish must be reachable when the loop
- * gives up. A call that suspended on the loop thread is in suspendedCalls; one whose caller parked is a child of
- * the supervisor, or, if it attached after the supervisor had completed, among the latecomers; one on its caller's
- * thread is in callerThreadCalls. The `released`
+ * gives up. A call that suspended on the loop thread is in suspendedCalls; one whose caller parked is in
+ * parkedCalls (or, when that has no room, a child of the supervisor, or, if it attached after the supervisor had
+ * completed, among the latecomers); one on its caller's thread is in callerThreadCalls. The `released`
  * reason is published before the walk, so a call that becomes reachable afterwards releases itself
  * (LoopCall.attachToLoop, BlockingCall).
  */
@@ -105,6 +105,12 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
      * does for the supervisor's children. See SuspendedCalls.
      */
     val suspendedCalls: SuspendedCalls = SuspendedCalls()
+
+    /**
+     * Blocking calls whose callers have parked; closing cancels them, and releases their callers if it gives up
+     * on its calls. See ParkedCalls.
+     */
+    val parkedCalls: ParkedCalls = ParkedCalls()
 
     /**
      * Calls running on their callers' threads (RunOn.CALLER_THREAD, NEW_THREAD), from before they start until
@@ -163,6 +169,7 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
             val closing = CancellationException("loop \"${loop.name}\" is closing")
             loop.supervisorJob.cancel(closing)
             cancelSuspended(closing)
+            parkedCalls.forEach { it.cancel(closing) }
             for (call in callerThreadCalls) call.cancel(closing)
             // Calls on their callers' threads (RunOn.CALLER_THREAD) may be in flight although the thread never ran.
             val idle = loop.backgroundTasks.count == 0 && loop.shutdownCallbacks.isEmpty &&
@@ -380,6 +387,7 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
         }
         for (call in latecomers) call.abort(IllegalStateException(reason.message, reason.cause))
         for (call in callerThreadCalls) call.abort(IllegalStateException(reason.message, reason.cause))
+        parkedCalls.forEach { it.abort(IllegalStateException(reason.message, reason.cause)) }
         suspendedCalls.forEachUnfinished { it.abort(IllegalStateException(reason.message, reason.cause)) }
     }
 
@@ -399,6 +407,23 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
         callerThreadCalls.add(call)
         if (isClosed) call.cancel(CancellationException("loop \"${loop.name}\" is closing"))
         releaseReason()?.let(call::abort) // the release may have gone by already
+    }
+
+    /**
+     * Keeps [call], whose caller is about to park, where closing finds it; returns its slot, or -1 if it joined
+     * the supervisor instead (a virtual thread's call, or no free slot; see ParkedCalls). Any thread. Like
+     * [registerOnCallerThread], it checks the state after the call is reachable, so the call meets a close that
+     * began meanwhile.
+     */
+    fun registerParked(call: LoopCall<*>): Int {
+        val slot = if (Spinning.isVirtual(Thread.currentThread())) -1 else parkedCalls.add(call)
+        if (slot < 0) {
+            call.attachToLoop()
+        } else if (isClosed) {
+            call.cancel(CancellationException("loop \"${loop.name}\" is closing"))
+        }
+        releaseReason()?.let(call::abort) // the release may have gone by already
+        return slot
     }
 
     /** Lets go of [call], which has ended; a closing loop's thread is woken to see that it may stop. */

@@ -23,11 +23,12 @@ import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
  * that returns COROUTINE_SUSPENDED completes it later through resumeWith, from whichever thread resumes it
  * (usually the loop, since every frame of the body is intercepted by the loop's dispatcher).
  *
- * A call becomes a child of the loop's supervisor (so that closing the loop cancels it) only when that can
- * matter, not for every call: when its body suspends, when its caller stops spinning and parks, or at once for
- * a future, which may wait for long. A call that completes inside run() never needs it. JobSupport allows the
- * parent to be set once after construction and copes with the call completing meanwhile; the ATTACHED flag
- * makes sure it is set once.
+ * A call is made reachable by closing (which cancels it, and releases its caller if the loop gives up) only when
+ * that can matter, not for every call: a blocking call when its body suspends on the loop thread (SuspendedCalls)
+ * or its caller stops spinning and parks (ParkedCalls), which cost no allocation; a future at once, as a child of
+ * the loop's supervisor, since its caller may wait for long. A call that completes inside run() while its caller
+ * spins never needs it. JobSupport allows the parent to be set once after construction and copes with the call
+ * completing meanwhile; the ATTACHED flag makes sure it is set once.
  */
 @OptIn(InternalCoroutinesApi::class)
 internal abstract class LoopCall<T>(
