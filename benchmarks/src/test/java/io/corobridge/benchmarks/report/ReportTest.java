@@ -47,8 +47,9 @@ class ReportTest {
         assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call, counted per call on its two threads"
                 + " (`CallBytes`) | 64 B in 99.970 % of calls, at most 96 B; mean 64.010 B on the caller, 0.002 B on"
                 + " the loop | met |"), page);
-        assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call, all threads (JMH `-prof gc`) | 72.0 B/op"
-                + " | **missed** |"), page);
+        assertTrue(page.contains("| `Bridge.sync` allocates ≤ 64 B per call, all threads (JMH `-prof gc`) | 72.000 ± 0.000"
+                + " B/op in all, less the harness's own 0.000 (0.0000 B/µs while `spinPingPong`, which allocates nothing,"
+                + " ran × 0.50 µs/op): 72.000 B/op | **missed** |"), page);
         assertTrue(page.contains("`future(loop).join()` | 0.60 × | **missed** |"), page);
         assertTrue(page.contains("`supplyAsync(...).join()` | 2.00 × | met |"), page);
         assertTrue(page.contains("| `bridgeSync` | 4 | 0.30 | 2.00 | 13.3* |"), "latency derived by Little's law: " + page);
@@ -70,8 +71,26 @@ class ReportTest {
         assertTrue(page.contains("| `Bridge.sync` ≤ 2 × the spin ping-pong floor | 3.00 × | missed by the scores,"
                 + " **uncertain** within the error (1.00 to 5.00 ×) |"), page);
         assertTrue(page.contains("(`CallBytes`) | not measured in this run | – |"), page);
-        assertTrue(page.contains("all threads (JMH `-prof gc`) | 64.4 ± 1.60 B/op | missed by the"
-                + " scores, **uncertain** within the error (62.8 to 66.0 B/op) |"), page);
+        assertTrue(page.contains("all threads (JMH `-prof gc`) | 64.400 ± 1.600 B/op in all, less the harness's own"
+                + " 0.000 (0.0000 B/µs while `spinPingPong`, which allocates nothing, ran × 0.30 µs/op): 64.400 B/op |"
+                + " missed by the scores, **uncertain** within the error (62.8 to 66.0 B/op) |"), page);
+    }
+
+    @Test
+    void theHarnessOwnAllocationIsTakenOffAtItsRatePerMicrosecond() throws Exception {
+        // The harness allocates 0.01 B per 0.1 µs op of a benchmark that allocates nothing: 0.1 B/µs, so 0.05 B of
+        // a 0.5 µs call's 64.03 B are the harness's.
+        Path jdk = Files.createDirectories(dir.resolve("results/jdk17"));
+        Files.writeString(jdk.resolve("single.json"), "["
+                + entry("SingleCallerBenchmark.bridgeSync", "avgt", 1, "immediate", 0.5, 64.03)
+                        .replace("{\"score\": 64.03}", "{\"score\": 64.03, \"scoreError\": 0.005}")
+                + "]");
+        Files.writeString(jdk.resolve("floor.json"), "["
+                + entry("FloorBenchmark.spinPingPong", "avgt", 1, null, 0.1, 0.01) + "]");
+        String page = render("harness");
+        assertTrue(page.contains("all threads (JMH `-prof gc`) | 64.030 ± 0.005 B/op in all, less the harness's own"
+                + " 0.050 (0.1000 B/µs while `spinPingPong`, which allocates nothing, ran × 0.50 µs/op): 63.980 B/op |"
+                + " met |"), page);
     }
 
     @Test
