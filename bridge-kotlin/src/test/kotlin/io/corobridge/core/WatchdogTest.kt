@@ -211,6 +211,28 @@ class WatchdogTest {
         }
 
     @Test
+    fun `the watchdog's turns allocate nothing`() = withLoop("watchdog-bytes") { loop ->
+        // JMH's count of what every thread allocates puts the watchdog's bytes on the calls of the moment.
+        val threads = java.lang.management.ManagementFactory.getThreadMXBean() as? com.sun.management.ThreadMXBean
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+            threads != null && threads.isThreadAllocatedMemorySupported, "no per-thread allocation counter"
+        )
+        threads!!.isThreadAllocatedMemoryEnabled = true
+        loop.stallThreshold = Duration.ofMillis(4) // a turn every millisecond
+        loop.runSync { "started" }
+        val watchdog = liveThreads("corobridge-watchdog").single()
+        val from = io.corobridge.core.internal.Watchdog.turns
+        awaitState("the watchdog has taken 20 turns") { io.corobridge.core.internal.Watchdog.turns >= from + 20 }
+        val before = threads.getThreadAllocatedBytes(watchdog.id)
+        val start = io.corobridge.core.internal.Watchdog.turns
+        awaitState("the watchdog has taken 200 more turns") { io.corobridge.core.internal.Watchdog.turns >= start + 200 }
+        val bytes = threads.getThreadAllocatedBytes(watchdog.id) - before
+        val turns = io.corobridge.core.internal.Watchdog.turns - start
+        // A list copy, its iterator and a wait node per turn came to about 130 bytes.
+        assertTrue(bytes < turns * 8, "$bytes bytes in $turns turns")
+    }
+
+    @Test
     fun `calls and stalls are recorded as JFR events`() = withLoop("jfr") { loop ->
         loop.stallThreshold = Duration.ofMillis(50)
         val file = dir.resolve("corobridge.jfr")
