@@ -73,7 +73,7 @@ class ReportTest {
         assertTrue(page.contains("(`CallBytes`) | not measured in this run | – |"), page);
         assertTrue(page.contains("all threads (JMH `-prof gc`) | 64.400 ± 1.600 B/op in all, less the harness's own"
                 + " 0.000 (0.0000 B/µs while `spinPingPong`, which allocates nothing, ran × 0.30 µs/op): 64.400 B/op |"
-                + " missed by the scores, **uncertain** within the error (62.8 to 66.0 B/op) |"), page);
+                + " missed by the scores, **uncertain** within the error (62.800 to 66.000 B/op) |"), page);
     }
 
     @Test
