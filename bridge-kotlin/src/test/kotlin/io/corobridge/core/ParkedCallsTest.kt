@@ -44,9 +44,8 @@ class ParkedCallsTest {
         assumeTrue(threads != null && threads.isThreadAllocatedMemorySupported, "no per-thread allocation counter")
         assumeTrue(Runtime.getRuntime().availableProcessors() > 1, "on one processor callers never spin")
         threads!!.isThreadAllocatedMemoryEnabled = true
-        // Compared in the same JVM rather than against a constant: what a call allocates besides its record depends
-        // on the JIT (once a JFR recording has run, as WatchdogTest's does, each call's event is no longer
-        // scalar-replaced: 32 bytes more on either path).
+        // Compared in the same JVM rather than against a constant, which is WatchdogTest's (a call after a JFR
+        // recording): here only the way the caller waits differs.
         val parked = bytesPerCall(threads, parkingLoop("parked-bytes"))
         // Callers and the loop spin for up to a second: the answer comes while the caller spins.
         val spinning = loops.create("spinning-bytes").also {

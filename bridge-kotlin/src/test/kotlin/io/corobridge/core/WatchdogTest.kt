@@ -233,6 +233,39 @@ class WatchdogTest {
     }
 
     @Test
+    fun `a recording that names no corobridge event records none, and leaves blocking calls at 64 bytes`() =
+        withLoop("jfr-off") { loop ->
+            val threads = java.lang.management.ManagementFactory.getThreadMXBean() as? com.sun.management.ThreadMXBean
+            org.junit.jupiter.api.Assumptions.assumeTrue(
+                threads != null && threads.isThreadAllocatedMemorySupported, "no per-thread allocation counter"
+            )
+            threads!!.isThreadAllocatedMemoryEnabled = true
+            val answer = Any()
+            val immediate = object : SuspendCall<Any> {
+                override fun invoke(continuation: kotlin.coroutines.Continuation<Any>): Any = answer
+            }
+            repeat(30_000) { loop.runSync(immediate) }
+            val file = dir.resolve("off.jfr")
+            Recording().use { recording ->
+                recording.start()
+                repeat(100) { loop.runSync(immediate) }
+                recording.stop()
+                recording.dump(file)
+            }
+            assertEquals(0, RecordingFile.readAllEvents(file).count { it.eventType.name.startsWith("io.corobridge.") })
+            // Once JFR has run, event classes are instrumented and the JIT no longer removed an unused event:
+            // every call allocated 96 bytes instead of 64 while it made its event regardless.
+            repeat(30_000) { loop.runSync(immediate) }
+            val calls = 20_000
+            val perCall = (1..3).minOf {
+                val before = threads.currentThreadAllocatedBytes
+                repeat(calls) { check(loop.runSync(immediate) === answer) }
+                (threads.currentThreadAllocatedBytes - before) / calls.toDouble()
+            }
+            assertTrue(perCall <= 64.5, "a call allocated $perCall bytes on its caller's thread after a recording")
+        }
+
+    @Test
     fun `calls and stalls are recorded as JFR events`() = withLoop("jfr") { loop ->
         loop.stallThreshold = Duration.ofMillis(50)
         val file = dir.resolve("corobridge.jfr")

@@ -70,17 +70,13 @@ internal inline fun <T> RunSyncLoop.countedBlockingCall(wait: () -> T): T {
         )
     }
     closing.checkOpen()
-    val event = CallEvent()
-    event.begin()
+    val event = CallEvents.begin()
     counters.callsStarted.increment()
     try {
         return wait()
     } finally {
         counters.callsEnded.increment()
-        if (event.shouldCommit()) {
-            event.loop = name
-            event.commit()
-        }
+        if (event != null) CallEvents.end(event, name)
     }
 }
 
