@@ -416,19 +416,8 @@ public final class Report {
         line("| " + what + " | " + String.format(Locale.ROOT, "%.3f ± %.3f B/op in all, less the harness's own"
                 + " %.3f (%.4f B/µs while `spinPingPong`, which allocates nothing, ran × %.2f µs/op): %.3f B/op",
                 sync.get().bytesPerOp(), error, harness, harnessPerMicro, sync.get().score(), calls)
-                + " | " + bytesVerdict(calls, error) + " |");
-    }
-
-    /** The verdict on {@code calls} ± {@code error} bytes against 64, its interval to three places (a fraction matters). */
-    private static String bytesVerdict(double calls, double error) {
-        if (calls + error <= 64) {
-            return "met";
-        }
-        if (calls - error > 64) {
-            return "**missed**";
-        }
-        return (calls <= 64 ? "met" : "missed") + " by the scores, **uncertain** " + WITHIN_ERROR
-                + String.format(Locale.ROOT, " (%.3f to %.3f B/op)", calls - error, calls + error);
+                + " | " + verdict(calls, calls - error, calls + error, b -> b <= 64, " B/op", WITHIN_ERROR,
+                        b -> String.format(Locale.ROOT, "%.3f", b)) + " |");
     }
 
     /**
@@ -467,6 +456,12 @@ public final class Report {
 
     private static String verdict(double value, double low, double high, java.util.function.DoublePredicate met,
             String unit, String basis) {
+        return verdict(value, low, high, met, unit, basis, Report::fmt);
+    }
+
+    /** As above, with the interval's ends written by {@code format}. */
+    private static String verdict(double value, double low, double high, java.util.function.DoublePredicate met,
+            String unit, String basis, java.util.function.DoubleFunction<String> format) {
         if (met.test(low) && met.test(high)) {
             return "met";
         }
@@ -474,8 +469,8 @@ public final class Report {
             return "**missed**";
         }
         return (met.test(value) ? "met by the scores, " : "missed by the scores, ")
-                + "**uncertain** " + basis + " (" + fmt(Math.max(low, 0)) + " to "
-                + (Double.isInfinite(high) ? "∞" : fmt(high)) + unit + ")";
+                + "**uncertain** " + basis + " (" + format.apply(Math.max(low, 0)) + " to "
+                + (Double.isInfinite(high) ? "∞" : format.apply(high)) + unit + ")";
     }
 
     private static double errorOf(Result r) {

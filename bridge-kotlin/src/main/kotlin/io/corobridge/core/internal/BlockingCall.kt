@@ -73,18 +73,11 @@ internal open class BlockingCall<T> : LoopCall<T> {
 
     /**
      * Makes sure closing the loop reaches this call before the caller parks, then announces the parking. Returns
-     * the call's slot among the loop's parked calls, to empty once the wait is over, or -1 if it has none (it was
-     * attached to the loop already, as a call on its caller's thread is from the start, or found no free slot).
+     * the call's slot among the loop's parked calls, to empty once the wait is over, or -1 if it has none (see
+     * ClosingProtocol.registerParked).
      */
     private fun prepareToPark(): Int {
-        val slot: Int
-        if (flags and ATTACHED != 0) {
-            slot = -1
-            // The loop may have released its callers just before this call attached; then release ourselves.
-            loop.closing.releaseReason()?.let(::abort)
-        } else {
-            slot = loop.closing.registerParked(this)
-        }
+        val slot = loop.closing.registerParked(this)
         // Fails only if the outcome arrived meanwhile: then there is nothing to park for.
         OUTCOME.compareAndSet(this, PENDING, Thread.currentThread())
         return slot

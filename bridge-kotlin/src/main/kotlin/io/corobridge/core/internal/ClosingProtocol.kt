@@ -410,15 +410,17 @@ internal class ClosingProtocol(private val loop: RunSyncLoop) {
     }
 
     /**
-     * Keeps [call], whose caller is about to park, where closing finds it; returns its slot, or -1 if it joined
-     * the supervisor instead (a virtual thread's call, or no free slot; see ParkedCalls). Any thread. Like
+     * Keeps [call], whose caller is about to park, where closing finds it; returns its slot, or -1 if it has
+     * none: it was attached already (a call on its caller's thread is from the start), or it joins the supervisor
+     * instead (a virtual thread's call, or no free slot; see ParkedCalls). Any thread. Like
      * [registerOnCallerThread], it checks the state after the call is reachable, so the call meets a close that
      * began meanwhile.
      */
     fun registerParked(call: LoopCall<*>): Int {
-        val slot = if (Spinning.isVirtual(Thread.currentThread())) -1 else parkedCalls.add(call)
+        val attached = call.flags and LoopCall.ATTACHED != 0
+        val slot = if (attached || Spinning.isVirtual(Thread.currentThread())) -1 else parkedCalls.add(call)
         if (slot < 0) {
-            call.attachToLoop()
+            call.attachToLoop() // does nothing for a call attached already
         } else if (isClosed) {
             call.cancel(CancellationException("loop \"${loop.name}\" is closing"))
         }
