@@ -5,7 +5,7 @@
 #
 # Usage: benchmarks/run.sh [quick|full|smoke]
 #   quick  (default) 1 fork, short iterations, 3 rounds of real I/O and of many callers, 9 of the real-I/O targets'
-#          three ways: about 27 minutes on 2 cores
+#          four ways, each real-I/O run after 40 s of warm-up: about 32 minutes on 2 cores
 #   full   2 forks, 10 x 1 s iterations, gather up to 100,000, 7 rounds of real I/O: about 2.5 hours
 #   smoke  one tiny iteration each: checks the pipeline in a few minutes; its numbers mean nothing
 set -euo pipefail
@@ -21,6 +21,7 @@ case "$profile" in
     multi=(-bm thrpt -p call=immediate)
     http=(3 800)
     settle=(9 1500)
+    warm=(40)
     scale=(3 800)
     suspend=(15 200000)
     ;;
@@ -30,6 +31,7 @@ case "$profile" in
     multi=(-bm thrpt -p call=immediate)
     http=(1 200)
     settle=(1 200)
+    warm=(0)
     scale=(1 200)
     suspend=(3 20000)
     ;;
@@ -39,6 +41,7 @@ case "$profile" in
     multi=()
     http=(7 2000)
     settle=(15 2000)
+    warm=(60)
     scale=(5 2000)
     suspend=(31 500000)
     ;;
@@ -84,10 +87,11 @@ for java in "${javas[@]}"; do
     jmh "multi-t$threads" MultiCallerBenchmark -t "$threads" "${multi[@]}"
   done
   echo "   http (a Ktor client against a Ktor server on loopback)"
-  "$java" -cp "$jar" io.corobridge.benchmarks.http.HttpBenchmark "${http[@]}" "$dir/http.json" 2> "$dir/http.log"
-  echo "   http, settled (the three ways the targets name, alone, in more and longer rounds)"
+  "$java" -cp "$jar" io.corobridge.benchmarks.http.HttpBenchmark "${http[@]}" "$dir/http.json" - - - \
+    "${warm[@]}" 2> "$dir/http.log"
+  echo "   http, settled (the ways the targets name, alone, in more and longer rounds)"
   "$java" -cp "$jar" io.corobridge.benchmarks.http.HttpBenchmark "${settle[@]}" "$dir/http-settled.json" \
-    runBlocking,bridgeSync,bridgeSyncCallerThread 1,8 immediate 2> "$dir/http-settled.log"
+    runBlocking,futureOnOneThread,bridgeSync,bridgeSyncCallerThread 1,8 immediate "${warm[@]}" 2> "$dir/http-settled.log"
   echo "   scale (1, 8, 64 platform callers; 1,000 and 10,000 virtual ones where the JDK has them)"
   "$java" -cp "$jar" io.corobridge.benchmarks.CallerScale "${scale[@]}" "$dir/scale.json" 2> "$dir/scale.log"
   "$java" -cp "$jar" io.corobridge.benchmarks.IdleCpu > "$dir/idle.json"

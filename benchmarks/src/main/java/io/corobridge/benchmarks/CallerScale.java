@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -133,6 +134,10 @@ public final class CallerScale {
         LongAdder totalCalls = new LongAdder();
         long[] window = new long[2];
         Throwable[] failure = new Throwable[1];
+        // Callers that are done wait until the switches are read: /proc counts only live threads, so a caller
+        // that ended first would take its switches out of the sum instead of adding them.
+        CountDownLatch finished = new CountDownLatch(callers);
+        CountDownLatch counted = new CountDownLatch(1);
         Runnable body = () -> {
             try {
                 start.await();
@@ -154,6 +159,12 @@ public final class CallerScale {
                     failure[0] = e;
                 }
             }
+            finished.countDown();
+            try {
+                counted.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         };
         Thread[] threads = new Thread[callers];
         for (int i = 0; i < callers; i++) {
@@ -164,8 +175,10 @@ public final class CallerScale {
         window[1] = window[0] + windowNanos;
         start.await();
         long switches0 = ProcStats.contextSwitches();
-        for (Thread t : threads) t.join();
+        finished.await();
         long switches1 = ProcStats.contextSwitches();
+        counted.countDown();
+        for (Thread t : threads) t.join();
         if (failure[0] != null) throw new IllegalStateException("a caller failed", failure[0]);
         // Calls that started before the end and finished after it are counted: a small bias, the same for all ways.
         return new double[] {done.sum() / (windowNanos / 1e3),

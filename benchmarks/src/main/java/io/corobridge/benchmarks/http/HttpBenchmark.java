@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 
@@ -33,13 +34,18 @@ import java.util.concurrent.TimeUnit;
  * so that a slow minute of a noisy machine affects both sides of a ratio.
  *
  * <p>Usage: {@code java -cp benchmarks.jar io.corobridge.benchmarks.http.HttpBenchmark [rounds] [windowMillis]
- * [out.json] [ways] [callers]}: rounds 5, window 1000 ms, JSON to standard output, every way, callers 1,8,64 unless
- * given ({@code ways} and {@code callers} are comma-separated lists).
+ * [out.json] [ways] [callers] [endpoints] [warmUpSeconds]}: rounds 5, window 1000 ms, JSON to standard output, every
+ * way, callers 1,8,64, both endpoints ({@code immediate} or {@code delayed} for one), no warm-up beyond a short one
+ * per group unless given ({@code ways} and {@code callers} are comma-separated lists; {@code -} keeps a default).
+ * With {@code -Dcorobridge.http.byThread=true} every window also prints, on standard error, each group of threads'
+ * context switches and time run and waiting for a processor, per request (Linux {@code /proc}).
  */
 public final class HttpBenchmark {
     /** Requests per operation of the gather ways. */
     static final int GATHER = 8;
     static final int DELAY_MS = 10;
+    /** The length of the server's answer, "ok". */
+    static final int OK_LENGTH = 2;
 
     private final HttpCalls http;
     private final HttpApi facade;
@@ -58,21 +64,41 @@ public final class HttpBenchmark {
 
     private Map<String, Way> ways() {
         Map<String, Way> ways = new LinkedHashMap<>();
-        ways.put("runBlocking", http::runBlockingFetch);
-        ways.put("futureOnIo", path -> http.futureOnIo(path).join());
-        ways.put("bridgeSync", path -> Bridge.sync(c -> http.fetch(path, c)));
-        ways.put("bridgeSyncCallerThread", path -> Bridge.sync(RunOn.CALLER_THREAD, c -> http.fetch(path, c)));
-        ways.put("facade", facade::fetch);
-        ways.put("facadeCallerThread", callerThreadFacade::fetch);
-        ways.put("bridgeAsyncJoin", path -> Bridge.<Integer>async(c -> http.fetch(path, c)).join());
-        ways.put("gatherRunBlocking", path -> http.runBlockingFetchAll(path, GATHER));
-        ways.put("gatherFutureOnIo", path -> http.futureOnIoAll(path, GATHER).join());
+        ways.put("runBlocking", path -> oneRequest(http.runBlockingFetch(path)));
+        ways.put("futureOnIo", path -> oneRequest(http.futureOnIo(path).join()));
+        ways.put("futureOnOneThread", path -> oneRequest(http.futureOnOneThread(path).join()));
+        ways.put("bridgeSync", path -> oneRequest(Bridge.sync(c -> http.fetch(path, c))));
+        ways.put("bridgeSyncCallerThread",
+                path -> oneRequest(Bridge.sync(RunOn.CALLER_THREAD, c -> http.fetch(path, c))));
+        ways.put("facade", path -> oneRequest(facade.fetch(path)));
+        ways.put("facadeCallerThread", path -> oneRequest(callerThreadFacade.fetch(path)));
+        ways.put("bridgeAsyncJoin", path -> oneRequest(Bridge.<Integer>async(c -> http.fetch(path, c)).join()));
+        ways.put("gatherRunBlocking", path -> requests(http.runBlockingFetchAll(path, GATHER)));
+        ways.put("gatherFutureOnIo", path -> requests(http.futureOnIoAll(path, GATHER).join()));
         ways.put("bridgeGather", path -> {
             List<SuspendCall<Integer>> calls = new ArrayList<>(GATHER);
             for (int i = 0; i < GATHER; i++) calls.add(c -> http.fetch(path, c));
-            return Bridge.gather(calls).size();
+            List<Integer> lengths = Bridge.gather(calls);
+            for (int length : lengths) oneRequest(length);
+            return requests(lengths.size());
         });
         return ways;
+    }
+
+    /**
+     * Checks one response's body length ("ok") and counts the request. The figures per request divide by this
+     * count: until it existed the body's length was counted instead, so that every single-request way reported
+     * twice its requests per second and half its CPU and switches per request (ratios were not affected).
+     */
+    private static int oneRequest(int bodyLength) {
+        if (bodyLength != OK_LENGTH) throw new IllegalStateException("a response had " + bodyLength + " characters");
+        return 1;
+    }
+
+    /** Checks that a gather way made its [GATHER] requests and counts them. */
+    private static int requests(int made) {
+        if (made != GATHER) throw new IllegalStateException("a gather made " + made + " requests, not " + GATHER);
+        return made;
     }
 
     /** What one way did in one window. */
@@ -91,6 +117,9 @@ public final class HttpBenchmark {
         Throwable[] failures = new Throwable[callers];
         // Written once by this thread after the barrier; callers read them.
         long[] window = new long[2];
+        // A caller that has passed the window waits here until the window's counters are read: /proc counts only
+        // live threads, so a caller that ended first would take its switches out of the sum instead of adding them.
+        CountDownLatch counted = new CountDownLatch(1);
         Thread[] threads = new Thread[callers];
         for (int t = 0; t < callers; t++) {
             int id = t;
@@ -113,6 +142,7 @@ public final class HttpBenchmark {
                             made += r;
                         }
                     }
+                    counted.await();
                 } catch (Throwable e) {
                     failures[id] = e;
                 }
@@ -132,11 +162,14 @@ public final class HttpBenchmark {
         long cpu0 = processCpuNanos();
         long loop0 = THREADS.getThreadCpuTime(loopThreadId);
         long switches0 = ProcStats.contextSwitches();
+        Map<String, long[]> byName0 = BY_THREAD ? ProcStats.switchesByThreadName() : null;
         long sleepToEnd = window[1] - System.nanoTime();
         if (sleepToEnd > 0) TimeUnit.NANOSECONDS.sleep(sleepToEnd);
         long cpu1 = processCpuNanos();
         long loop1 = THREADS.getThreadCpuTime(loopThreadId);
         long switches1 = ProcStats.contextSwitches();
+        Map<String, long[]> byName1 = BY_THREAD ? ProcStats.switchesByThreadName() : null;
+        counted.countDown();
         for (Thread thread : threads) thread.join();
         for (Throwable failure : failures) {
             if (failure != null) throw new IllegalStateException("a caller failed", failure);
@@ -154,6 +187,21 @@ public final class HttpBenchmark {
             at += counts[t];
         }
         Arrays.sort(all);
+        if (BY_THREAD && made > 0) {
+            StringBuilder line = new StringBuilder("   per request, by thread: switches voluntary+not, us ran, us waited ready:");
+            for (Map.Entry<String, long[]> e : byName1.entrySet()) {
+                long[] before = byName0.getOrDefault(e.getKey(), new long[4]);
+                double v = (e.getValue()[0] - before[0]) / (double) made;
+                double n = (e.getValue()[1] - before[1]) / (double) made;
+                double ran = (e.getValue()[2] - before[2]) / 1e3 / made;
+                double waited = (e.getValue()[3] - before[3]) / 1e3 / made;
+                if (v + n >= 0.05 || ran >= 1) {
+                    line.append(String.format(Locale.ROOT, "  %s %.2f+%.2f ran %.0f waited %.0f",
+                            e.getKey(), v, n, ran, waited));
+                }
+            }
+            System.err.println(line);
+        }
         double seconds = windowNanos / 1e9;
         return new Sample(total / seconds, made / seconds, percentile(all, 0.50) / 1e3, percentile(all, 0.99) / 1e3,
                 made == 0 ? Double.NaN : (cpu1 - cpu0) / 1e3 / made, (loop1 - loop0) / (double) windowNanos,
@@ -164,6 +212,9 @@ public final class HttpBenchmark {
         if (sorted.length == 0) return Double.NaN;
         return sorted[Math.min(sorted.length - 1, (int) Math.floor(q * sorted.length))];
     }
+
+    /** Whether each window prints its context switches by thread name on standard error. */
+    private static final boolean BY_THREAD = Boolean.getBoolean("corobridge.http.byThread");
 
     private static final java.lang.management.ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
@@ -176,25 +227,46 @@ public final class HttpBenchmark {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         long windowNanos = TimeUnit.MILLISECONDS.toNanos(args.length > 1 ? Long.parseLong(args[1]) : 1000);
         Path out = args.length > 2 && !args[2].equals("-") ? Path.of(args[2]) : null;
-        List<String> wayFilter = args.length > 3 ? List.of(args[3].split(",")) : null;
-        int[] callerCounts = args.length > 4
+        List<String> wayFilter = given(args, 3) ? List.of(args[3].split(",")) : null;
+        int[] callerCounts = given(args, 4)
                 ? Arrays.stream(args[4].split(",")).mapToInt(Integer::parseInt).toArray()
                 : new int[] {1, 8, 64};
+        int warmUpSeconds = args.length > 6 ? Integer.parseInt(args[6]) : 0;
 
         Process server = startServer();
         try (HttpCalls http = new HttpCalls("http://127.0.0.1:" + readPort(server))) {
             HttpBenchmark bench = new HttpBenchmark(http);
             Map<String, Way> ways = bench.ways();
+            String[] paths = !given(args, 5) ? new String[] {"now", "delay?ms=" + DELAY_MS}
+                    : switch (args[5]) {
+                        case "immediate" -> new String[] {"now"};
+                        case "delayed" -> new String[] {"delay?ms=" + DELAY_MS};
+                        default -> throw new IllegalArgumentException(
+                                "endpoints must be immediate, delayed or -, was " + args[5]);
+                    };
+            List<String> unknown = new ArrayList<>(wayFilter == null ? List.of() : wayFilter);
+            unknown.removeAll(ways.keySet());
+            if (!unknown.isEmpty()) {
+                throw new IllegalArgumentException("no way named " + unknown + "; the ways are " + ways.keySet());
+            }
             if (wayFilter != null) ways.keySet().retainAll(wayFilter);
             List<String> names = new ArrayList<>(ways.keySet());
-            String[] paths = args.length > 5 && args[5].equals("immediate") ? new String[] {"now"}
-                    : args.length > 5 && args[5].equals("delayed") ? new String[] {"delay?ms=" + DELAY_MS}
-                    : new String[] {"now", "delay?ms=" + DELAY_MS};
             StringBuilder json = new StringBuilder();
             json.append(String.format(Locale.ROOT,
-                    "{\"rounds\": %d, \"windowMillis\": %d, \"gather\": %d, \"delayMillis\": %d, \"cores\": %d, \"results\": [",
-                    rounds, TimeUnit.NANOSECONDS.toMillis(windowNanos), GATHER, DELAY_MS,
+                    "{\"rounds\": %d, \"windowMillis\": %d, \"warmUpSeconds\": %d, \"gather\": %d, \"delayMillis\": %d, \"cores\": %d, \"results\": [",
+                    rounds, TimeUnit.NANOSECONDS.toMillis(windowNanos), warmUpSeconds, GATHER, DELAY_MS,
                     Runtime.getRuntime().availableProcessors()));
+            // Both JVMs compile code for a minute or more under this load, and throughput rose six-fold over the
+            // first 60 s: a window measured meanwhile measures the compiler, and the way whose work funnels into
+            // one thread (the loop) suffers most from code that is still slow. So every way runs, in turn, on
+            // every endpoint, until the warm-up time has passed, before any window is recorded.
+            long warmUpEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(warmUpSeconds);
+            int warmUpCallers = Math.min(8, Arrays.stream(callerCounts).max().orElse(8));
+            while (System.nanoTime() - warmUpEnd < 0) {
+                for (String path : paths) {
+                    for (String name : names) bench.measure(ways.get(name), path, warmUpCallers, windowNanos / 4);
+                }
+            }
             boolean first = true;
             for (String path : paths) {
                 String endpoint = path.startsWith("now") ? "immediate" : "delayed";
@@ -206,7 +278,12 @@ public final class HttpBenchmark {
                     for (int round = 0; round < rounds; round++) {
                         for (int i = 0; i < names.size(); i++) {
                             String name = names.get((i + round) % names.size());
-                            samples.get(name).add(bench.measure(ways.get(name), path, callers, windowNanos));
+                            Sample sample = bench.measure(ways.get(name), path, callers, windowNanos);
+                            samples.get(name).add(sample);
+                            if (BY_THREAD) {
+                                System.err.printf(Locale.ROOT, "   round %d %s: %.0f req/s, cpu %.0f us/req%n", round,
+                                        name, sample.requestsPerSecond(), sample.cpuMicrosPerRequest());
+                            }
                         }
                     }
                     for (String name : names) {
@@ -232,6 +309,15 @@ public final class HttpBenchmark {
                                     ratios(mine, baseline, Sample::p99Micros),
                                     ratios(mine, baseline, Sample::cpuMicrosPerRequest)));
                         }
+                        List<Sample> oneThread = samples.get("futureOnOneThread");
+                        if (oneThread != null && !name.equals("futureOnOneThread") && !base.equals("gatherRunBlocking")) {
+                            // Against the default's design written by hand: what a way costs beyond the one hop.
+                            json.append(String.format(Locale.ROOT,
+                                    ", \"vsOneThread\": {\"throughputRatio\": %s, \"p50Ratio\": %s, \"cpuRatio\": %s}",
+                                    ratios(mine, oneThread, Sample::requestsPerSecond),
+                                    ratios(mine, oneThread, Sample::p50Micros),
+                                    ratios(mine, oneThread, Sample::cpuMicrosPerRequest)));
+                        }
                         json.append('}');
                         System.err.printf(Locale.ROOT, "%-9s %3d callers %-22s %7.0f req/s  p50 %6.0f us  p99 %6.0f us  cpu %5.0f us/req  loop %3.0f%%  switches %4.1f/req%n",
                                 endpoint, callers, name, median(mine, Sample::requestsPerSecond),
@@ -247,6 +333,11 @@ public final class HttpBenchmark {
             server.getOutputStream().close(); // the server stops when its input ends
             if (!server.waitFor(10, TimeUnit.SECONDS)) server.destroyForcibly().waitFor();
         }
+    }
+
+    /** Whether argument {@code i} was given and is not "-" (keep the default). */
+    private static boolean given(String[] args, int i) {
+        return args.length > i && !args[i].equals("-");
     }
 
     /** {"median": m, "min": a, "max": b} of this way's figure over the baseline's, round by round. */

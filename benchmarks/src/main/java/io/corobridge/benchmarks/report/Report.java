@@ -140,7 +140,7 @@ public final class Report {
         line("## Reproduce");
         line();
         line("```sh");
-        line("benchmarks/run.sh quick   # about 27 minutes on 2 cores; `full` takes about 2.5 hours");
+        line("benchmarks/run.sh quick   # about 32 minutes on 2 cores; `full` takes about 2.5 hours");
         line("```");
         line();
         line("It builds the JMH jar, runs the suite on the default `java` (JDK 17) and on Temurin 25 when it is"
@@ -212,6 +212,9 @@ public final class Report {
                 httpTarget(jdk, way, callers);
             }
         }
+        for (int callers : new int[] {1, 8}) {
+            hopTarget(jdk, callers);
+        }
         Optional<double[]> p8 = scale(jdk, "platform", 8, "bridgeSync");
         Optional<double[]> p64 = scale(jdk, "platform", 64, "bridgeSync");
         Optional<double[]> s64 = scale(jdk, "platform", 64, "supplyAsyncJoin");
@@ -258,35 +261,80 @@ public final class Report {
      */
     @SuppressWarnings("unchecked")
     private void httpTarget(String jdk, String way, int callers) {
-        // The settled run (more and longer rounds of the three ways alone) judges when it was made.
-        Map<String, Object> settled = jsonFile(jdk, "http-settled.json");
-        Map<String, Object> http = settled != null ? settled : jsonFile(jdk, "http.json");
+        Map<String, Object> http = settledOrHttp(jdk);
         String what = "real HTTP client, " + callers + " caller" + (callers == 1 ? "" : "s") + ": "
                 + HTTP_WAYS.get(way) + " throughput ≥ 1.0 ×, p50 ≤ 1.0 ×, CPU/request ≤ 1.0 × the `runBlocking` helper"
-                + (http == null ? "" : " (" + String.format(Locale.ROOT, "%.0f", Result.number(http.get("rounds")))
-                        + " rounds of " + String.format(Locale.ROOT, "%.0f", Result.number(http.get("windowMillis")))
-                        + " ms" + (settled != null ? ", the three ways alone" : "") + ")");
-        Map<String, Object> row = null;
-        if (http != null) {
-            for (Object o : (List<Object>) http.get("results")) {
-                Map<String, Object> r = (Map<String, Object>) o;
-                if (way.equals(r.get("way")) && "immediate".equals(r.get("endpoint"))
-                        && Result.number(r.get("callers")) == callers) {
-                    row = r;
-                }
-            }
-        }
+                + httpRunNote(jdk, http);
+        Map<String, Object> row = httpRow(http, way, callers);
         if (row == null) {
             line("| " + what + " | not measured in this run | – |");
             return;
         }
-        Map<String, Object> t = (Map<String, Object>) row.get("throughputRatio");
-        Map<String, Object> l = (Map<String, Object>) row.get("p50Ratio");
-        Map<String, Object> c = (Map<String, Object>) row.get("cpuRatio");
-        boolean allMet = Result.number(t.get("min")) >= 1 && Result.number(l.get("max")) <= 1 && Result.number(c.get("max")) <= 1;
-        boolean noneMet = Result.number(t.get("max")) < 1 || Result.number(l.get("min")) > 1 || Result.number(c.get("min")) > 1;
-        boolean medianMet = Result.number(t.get("median")) >= 1 && Result.number(l.get("median")) <= 1
-                && Result.number(c.get("median")) <= 1;
+        judgeHttp(what, (Map<String, Object>) row.get("throughputRatio"), (Map<String, Object>) row.get("p50Ratio"),
+                (Map<String, Object>) row.get("cpuRatio"), 1.0, 1.0);
+    }
+
+    /**
+     * Whether the default adds anything to the one extra hop its design requires: `Bridge.sync` against the same
+     * design written by hand (`future {}` on one shared thread, joined), within 10 %.
+     */
+    @SuppressWarnings("unchecked")
+    private void hopTarget(String jdk, int callers) {
+        Map<String, Object> http = settledOrHttp(jdk);
+        String what = "real HTTP client, " + callers + " caller" + (callers == 1 ? "" : "s") + ": "
+                + HTTP_WAYS.get("bridgeSync") + " within 10 % of " + HTTP_WAYS.get("futureOnOneThread")
+                + " (throughput ≥ 0.9 ×, p50 ≤ 1.1 ×, CPU/request ≤ 1.1 ×)" + httpRunNote(jdk, http);
+        Map<String, Object> row = httpRow(http, "bridgeSync", callers);
+        Map<String, Object> hop = row == null ? null : (Map<String, Object>) row.get("vsOneThread");
+        if (hop == null) {
+            line("| " + what + " | not measured in this run | – |");
+            return;
+        }
+        judgeHttp(what, (Map<String, Object>) hop.get("throughputRatio"), (Map<String, Object>) hop.get("p50Ratio"),
+                (Map<String, Object>) hop.get("cpuRatio"), 0.9, 1.1);
+    }
+
+    /** The settled run (more and longer rounds of the targets' ways alone) when it was made, else the full one. */
+    private Map<String, Object> settledOrHttp(String jdk) {
+        Map<String, Object> settled = jsonFile(jdk, "http-settled.json");
+        return settled != null ? settled : jsonFile(jdk, "http.json");
+    }
+
+    private String httpRunNote(String jdk, Map<String, Object> http) {
+        if (http == null) return "";
+        return " (" + String.format(Locale.ROOT, "%.0f", Result.number(http.get("rounds"))) + " rounds of "
+                + String.format(Locale.ROOT, "%.0f", Result.number(http.get("windowMillis"))) + " ms"
+                + (warmUpSeconds(http) > 0
+                        ? String.format(Locale.ROOT, " after %.0f s of warm-up", warmUpSeconds(http)) : "")
+                + (jsonFile(jdk, "http-settled.json") != null ? ", the targets' ways alone" : "") + ")";
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> httpRow(Map<String, Object> http, String way, int callers) {
+        if (http == null) return null;
+        Map<String, Object> row = null;
+        for (Object o : (List<Object>) http.get("results")) {
+            Map<String, Object> r = (Map<String, Object>) o;
+            if (way.equals(r.get("way")) && "immediate".equals(r.get("endpoint"))
+                    && Result.number(r.get("callers")) == callers) {
+                row = r;
+            }
+        }
+        return row;
+    }
+
+    /**
+     * Judges throughput ≥ [least], p50 ≤ [most] and CPU ≤ [most] over the rounds' ratios: met if every round
+     * met them, missed if none did, else uncertain.
+     */
+    private void judgeHttp(String what, Map<String, Object> t, Map<String, Object> l, Map<String, Object> c,
+            double least, double most) {
+        boolean allMet = Result.number(t.get("min")) >= least && Result.number(l.get("max")) <= most
+                && Result.number(c.get("max")) <= most;
+        boolean noneMet = Result.number(t.get("max")) < least || Result.number(l.get("min")) > most
+                || Result.number(c.get("min")) > most;
+        boolean medianMet = Result.number(t.get("median")) >= least && Result.number(l.get("median")) <= most
+                && Result.number(c.get("median")) <= most;
         String verdict = allMet ? "met" : noneMet ? "**missed**"
                 : (medianMet ? "met by the medians, " : "missed by the medians, ") + "**uncertain** across the rounds";
         line("| " + what + " | " + ratioCell(t) + ", " + ratioCell(l) + ", " + ratioCell(c) + " | " + verdict + " |");
@@ -751,6 +799,7 @@ public final class Report {
     private static final Map<String, String> HTTP_WAYS = Map.ofEntries(
             Map.entry("runBlocking", "`runBlocking { fetch() }` helper (baseline)"),
             Map.entry("futureOnIo", "`future(Dispatchers.IO) { fetch() }.join()`"),
+            Map.entry("futureOnOneThread", "`future {}` on one shared thread, joined (the default's design by hand)"),
             Map.entry("bridgeSync", "`Bridge.sync` (on the loop, the default)"),
             Map.entry("bridgeSyncCallerThread", "`Bridge.sync(RunOn.CALLER_THREAD, ..)`"),
             Map.entry("facade", "facade `api.fetch(path)` (on the loop)"),
@@ -768,23 +817,31 @@ public final class Report {
         if (http == null) {
             line("Not measured in this run.");
             line();
+            httpSettled(jdk);
             return;
         }
         line(String.format(Locale.ROOT, "`HttpBenchmark`: Ktor's client (CIO engine) calls a Ktor CIO server on 127.0.0.1"
                 + " that the benchmark starts in a child JVM (its CPU is not counted), from 1, 8 and 64 caller threads;"
-                + " `immediate` answers at once, `delayed` after %.0f ms. Each of %.0f rounds measures every way for %.0f ms"
-                + " in an order that rotates; figures are medians over the rounds, and each ratio is the median of the"
-                + " round-by-round ratios against the baseline of the same round, with their smallest and largest in"
-                + " brackets (a wide bracket means a noisy machine: treat that verdict as uncertain). CPU is the client"
-                + " process's, per request; \"loop busy\" is the default loop thread's CPU time over the window;"
-                + " \"switches\" are the client's context switches per request (Linux `/proc`). The gather ways make 8"
-                + " requests per operation and compare against the `runBlocking` + `awaitAll` baseline. The rows"
-                + " `Bridge.sync` and `RunOn.CALLER_THREAD` make the same call and differ only in where its coroutine"
-                + " runs: the gap between them is the cost of handing each call to the shared loop thread and back"
-                + " (thread wake-ups, visible as extra context switches), not of the loop's own work, which keeps it"
-                + " busy only a small share of the time.",
-                Result.number(http.get("delayMillis")), Result.number(http.get("rounds")),
-                Result.number(http.get("windowMillis"))));
+                + " `immediate` answers at once, `delayed` after %.0f ms. %s Each of %.0f rounds measures every way for"
+                + " %.0f ms in an order that rotates; figures are medians over the rounds, and each ratio is the median"
+                + " of the round-by-round ratios against the baseline of the same round, with their smallest and largest"
+                + " in brackets (a wide bracket means a noisy machine: treat that verdict as uncertain). CPU is the"
+                + " client process's, per request; \"loop busy\" is the default loop thread's CPU time over the window;"
+                + " \"switches\" are the client's context switches per request, all its threads together (Linux"
+                + " `/proc`; Ktor's I/O threads on `Dispatchers.IO` make most of them). The gather ways make 8 requests"
+                + " per operation and compare against the `runBlocking` + `awaitAll` baseline. `future {}` on one"
+                + " shared thread is the default's design written by hand, without corobridge: one thread runs every"
+                + " caller's coroutine and each caller waits for a future, so its distance from the `runBlocking`"
+                + " helper (where each caller's own thread runs its coroutine) is the cost of the one extra hop, I/O"
+                + " thread to that thread to the caller, that such a design requires; `Bridge.sync`'s distance from it"
+                + " is what corobridge adds. `RunOn.CALLER_THREAD` makes the same call as `Bridge.sync` on the caller's"
+                + " own thread, with no hop.",
+                Result.number(http.get("delayMillis")),
+                warmUpSeconds(http) > 0
+                        ? String.format(Locale.ROOT, "Both JVMs compile code for a minute or more under this load, so"
+                                + " every way first runs in turn for %.0f s, unrecorded.", warmUpSeconds(http))
+                        : "The run had no warm-up beyond a short one per group: its figures include the JIT's work.",
+                Result.number(http.get("rounds")), Result.number(http.get("windowMillis"))));
         line();
         line("| endpoint | callers | way | requests/s | throughput ÷ baseline | p50 µs | p50 ÷ | p99 ÷ | CPU µs/req | CPU ÷ | loop busy | switches/req |");
         line("|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -796,8 +853,48 @@ public final class Report {
                     + ratioCell(r.get("throughputRatio")) + " | " + fmt(Result.number(r.get("p50Micros"))) + " | "
                     + ratioCell(r.get("p50Ratio")) + " | " + ratioCell(r.get("p99Ratio")) + " | "
                     + fmt(Result.number(r.get("cpuMicrosPerRequest"))) + " | " + ratioCell(r.get("cpuRatio")) + " | "
-                    + String.format(Locale.ROOT, "%.0f%%", 100 * Result.number(r.get("loopBusy"))) + " | "
-                    + fmt(Result.number(r.get("switchesPerRequest"))) + " |");
+                    + loopAndSwitches(r));
+        }
+        line();
+        httpSettled(jdk);
+    }
+
+    /** A real-I/O row's last two cells: the loop thread's busy share and the switches per request. */
+    private static String loopAndSwitches(Map<String, Object> r) {
+        return String.format(Locale.ROOT, "%.0f%%", 100 * Result.number(r.get("loopBusy"))) + " | "
+                + fmt(Result.number(r.get("switchesPerRequest"))) + " |";
+    }
+
+    /** The warm-up a real-I/O run had, in seconds; 0 for runs from before it existed. */
+    private static double warmUpSeconds(Map<String, Object> http) {
+        Object warmUp = http.get("warmUpSeconds");
+        return warmUp == null ? 0 : Result.number(warmUp);
+    }
+
+    /** The settled run's table: the targets' ways alone, against the helper and against the hop by hand. */
+    @SuppressWarnings("unchecked")
+    private void httpSettled(String jdk) {
+        Map<String, Object> settled = jsonFile(jdk, "http-settled.json");
+        if (settled == null) return;
+        line(String.format(Locale.ROOT, "The targets' ways alone, immediate endpoint, %.0f rounds of %.0f ms%s: against"
+                + " the `runBlocking` helper and against the same design by hand (`future {}` on one shared thread).",
+                Result.number(settled.get("rounds")), Result.number(settled.get("windowMillis")),
+                warmUpSeconds(settled) > 0
+                        ? String.format(Locale.ROOT, " after %.0f s of warm-up", warmUpSeconds(settled)) : ""));
+        line();
+        line("| callers | way | requests/s | throughput ÷ helper | p50 ÷ | CPU ÷ | throughput ÷ by hand | p50 ÷ | CPU ÷ | CPU µs/req | loop busy | switches/req |");
+        line("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for (Object o : (List<Object>) settled.get("results")) {
+            Map<String, Object> r = (Map<String, Object>) o;
+            String way = (String) r.get("way");
+            Map<String, Object> hop = (Map<String, Object>) r.get("vsOneThread");
+            line("| " + String.format(Locale.ROOT, "%.0f", Result.number(r.get("callers"))) + " | "
+                    + HTTP_WAYS.getOrDefault(way, way) + " | " + fmt(Result.number(r.get("requestsPerSecond"))) + " | "
+                    + ratioCell(r.get("throughputRatio")) + " | " + ratioCell(r.get("p50Ratio")) + " | "
+                    + ratioCell(r.get("cpuRatio")) + " | "
+                    + (hop == null ? "– | – | –" : ratioCell(hop.get("throughputRatio")) + " | "
+                            + ratioCell(hop.get("p50Ratio")) + " | " + ratioCell(hop.get("cpuRatio")))
+                    + " | " + fmt(Result.number(r.get("cpuMicrosPerRequest"))) + " | " + loopAndSwitches(r));
         }
         line();
     }

@@ -5,9 +5,11 @@ import io.ktor.client.engine.cio.CIO
 import io.ktor.client.request.get
 import io.ktor.client.statement.bodyAsText
 import java.util.concurrent.CompletableFuture
+import java.util.concurrent.Executors
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.cancel
@@ -30,6 +32,14 @@ class HttpCalls(private val base: String) : AutoCloseable {
     }
     private val ioScope = CoroutineScope(SupervisorJob() + Dispatchers.IO)
 
+    /**
+     * The design of corobridge's default written by hand: one thread runs every caller's coroutine and each
+     * caller waits for a future. What it costs against the `runBlocking` helper is the cost of the one extra hop
+     * (I/O thread to that thread to the caller) that running every call on one shared thread requires.
+     */
+    private val oneThread = Executors.newSingleThreadExecutor { Thread(it, "one-thread") }
+    private val oneThreadScope = CoroutineScope(SupervisorJob() + oneThread.asCoroutineDispatcher())
+
     /** One request to [path] (`now` or `delay?ms=N`); returns the body's length. */
     suspend fun fetch(path: String): Int = client.get("$base/$path").bodyAsText().length
 
@@ -44,12 +54,17 @@ class HttpCalls(private val base: String) : AutoCloseable {
     /** `future {}` on `Dispatchers.IO`, joined. */
     fun futureOnIo(path: String): CompletableFuture<Int> = ioScope.future { fetch(path) }
 
+    /** `future {}` on one shared thread, joined: the default's design without corobridge. */
+    fun futureOnOneThread(path: String): CompletableFuture<Int> = oneThreadScope.future { fetch(path) }
+
     fun runBlockingFetchAll(path: String, n: Int): Int = runBlocking { fetchAll(path, n) }
 
     fun futureOnIoAll(path: String, n: Int): CompletableFuture<Int> = ioScope.future { fetchAll(path, n) }
 
     override fun close() {
         ioScope.cancel()
+        oneThreadScope.cancel()
+        oneThread.shutdown()
         client.close()
     }
 }

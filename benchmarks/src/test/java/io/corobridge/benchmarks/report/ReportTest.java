@@ -107,6 +107,59 @@ class ReportTest {
     }
 
     @Test
+    void theDefaultIsJudgedAgainstTheHelperAndAgainstItsDesignByHand() throws Exception {
+        // One caller: 0.80 x the helper's throughput, but within 10 % of the same design by hand in every round.
+        // Eight callers: within 10 % by the medians only.
+        Path jdk = Files.createDirectories(dir.resolve("results/jdk17"));
+        Files.writeString(jdk.resolve("single.json"), "["
+                + entry("SingleCallerBenchmark.bridgeSync", "avgt", 1, "immediate", 0.3, 64) + "]");
+        Files.writeString(jdk.resolve("http-settled.json"), "{\"rounds\": 9, \"windowMillis\": 1500,"
+                + " \"warmUpSeconds\": 40, \"results\": ["
+                + httpRow(1, "runBlocking", "ratio(1, 1, 1)", "ratio(1, 1, 1)", null)
+                + "," + httpRow(1, "bridgeSync", "ratio(0.80, 0.75, 0.85)", "ratio(1.25, 1.2, 1.3)",
+                        "ratio(0.98, 0.95, 1.02)")
+                + "," + httpRow(8, "bridgeSync", "ratio(0.81, 0.7, 0.9)", "ratio(1.22, 1.1, 1.3)",
+                        "ratio(0.97, 0.85, 1.05)")
+                + "]}");
+        String page = render("hop");
+        assertTrue(page.contains("| real HTTP client, 1 caller: `Bridge.sync` (on the loop, the default) throughput"
+                + " ≥ 1.0 ×, p50 ≤ 1.0 ×, CPU/request ≤ 1.0 × the `runBlocking` helper (9 rounds of 1500 ms after 40 s"
+                + " of warm-up, the targets' ways alone) | 0.80 (0.75–0.85), 1.25 (1.20–1.30), 1.25 (1.20–1.30) |"
+                + " **missed** |"), page);
+        assertTrue(page.contains("| real HTTP client, 1 caller: `Bridge.sync` (on the loop, the default) within 10 % of"
+                + " `future {}` on one shared thread, joined (the default's design by hand) (throughput ≥ 0.9 ×, p50"
+                + " ≤ 1.1 ×, CPU/request ≤ 1.1 ×) (9 rounds of 1500 ms after 40 s of warm-up, the targets' ways"
+                + " alone) | 0.98 (0.95–1.02), 1.02 (0.98–1.05), 1.02 (0.98–1.05) | met |"), page);
+        assertTrue(page.contains("| 0.97 (0.85–1.05), 1.03 (0.95–1.15), 1.03 (0.95–1.15) | met by the medians,"
+                + " **uncertain** across the rounds |"), page);
+        assertTrue(page.contains("| 1 | `Bridge.sync` (on the loop, the default) | 1000 | 0.80 (0.75–0.85) |"), page);
+    }
+
+    /** A settled HTTP row; the hand-made hop's p50 and CPU ratios mirror its throughput ratio. */
+    private static String httpRow(int callers, String way, String throughput, String costs, String vsOneThread) {
+        String hop = vsOneThread == null ? "" : ", \"vsOneThread\": {\"throughputRatio\": " + json(vsOneThread)
+                + ", \"p50Ratio\": " + json(mirror(vsOneThread)) + ", \"cpuRatio\": " + json(mirror(vsOneThread)) + "}";
+        return "{\"endpoint\": \"immediate\", \"callers\": " + callers + ", \"way\": \"" + way + "\","
+                + " \"requestsPerSecond\": 1000, \"p50Micros\": 900, \"p99Micros\": 2000,"
+                + " \"cpuMicrosPerRequest\": 800, \"loopBusy\": 0.1, \"switchesPerRequest\": 40,"
+                + " \"throughputRatio\": " + json(throughput) + ", \"p50Ratio\": " + json(costs)
+                + ", \"p99Ratio\": " + json(costs) + ", \"cpuRatio\": " + json(costs) + hop + "}";
+    }
+
+    /** "ratio(m, a, b)" as the benchmark's JSON. */
+    private static String json(String ratio) {
+        String[] p = ratio.substring("ratio(".length(), ratio.length() - 1).split(", ");
+        return "{\"median\": " + p[0] + ", \"min\": " + p[1] + ", \"max\": " + p[2] + "}";
+    }
+
+    /** 2 - x of each figure: a throughput ratio of 0.98 mirrored as a cost ratio of 1.02. */
+    private static String mirror(String ratio) {
+        String[] p = ratio.substring("ratio(".length(), ratio.length() - 1).split(", ");
+        return String.format(java.util.Locale.ROOT, "ratio(%.2f, %.2f, %.2f)", 2 - Double.parseDouble(p[0]),
+                2 - Double.parseDouble(p[2]), 2 - Double.parseDouble(p[1]));
+    }
+
+    @Test
     void jsonReaderHandlesWhatJmhWrites() {
         Object parsed = Json.parse("[{\"a\": \"NaN\", \"b\": -1.5e-3, \"c\": [true, false, null], \"d\": \"x\\\"y\\u00b5\"}]");
         Map<?, ?> first = (Map<?, ?>) ((List<?>) parsed).get(0);
