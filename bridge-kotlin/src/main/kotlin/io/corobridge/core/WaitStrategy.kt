@@ -17,6 +17,8 @@ import java.time.Duration
  * caller than there are processors spins at a time, so spinners never crowd out the loop thread itself.
  * Callers also stop spinning while it does not pay: after 8 spins in a row that ended without an answer
  * they park at once, except one wait in 16 (at random), and the first spin that gets its answer resumes it.
+ * The loop does the same with its idle spin: after 8 that found no work it parks at once, except every 16th
+ * idle turn, and the first spin that meets a task resumes it.
  *
  * Immutable; safe to share.
  *

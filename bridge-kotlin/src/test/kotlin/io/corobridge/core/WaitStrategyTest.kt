@@ -165,6 +165,42 @@ class WaitStrategyTest {
     }
 
     @Test
+    fun `the idle loop stops spinning while its spins find no work, probes now and then, and spins again after a hit`() {
+        RunSyncLoop.create("wait-loop-misses").use { loop ->
+            val thread = loop.thread
+            // One call at a time, each after the loop has parked: every idle spin before parking found nothing.
+            fun callThenLetTheLoopPark() {
+                assertEquals(7, loop.runSync { 7 })
+                awaitState("the loop parked") { thread.state == Thread.State.WAITING }
+            }
+            repeat(Spinning.MISSES_TO_PAUSE) { callThenLetTheLoopPark() }
+            assertEquals(Spinning.MISSES_TO_PAUSE, thread.spinMisses, "each idle spin that found nothing was counted")
+
+            // Paused: the loop parks at once, except on every 16th idle turn, which spins and misses.
+            val spinsBefore = thread.spinsBegun
+            val idles = 4 * Spinning.PROBE_ONE_IN
+            repeat(idles) { callThenLetTheLoopPark() }
+            val spun = thread.spinsBegun - spinsBefore
+            // A spurious wake-up of the parked loop adds an idle turn, so allow a few probes more than 4.
+            assertTrue(spun in 4..8, "only probes spin while paused: $spun of $idles idle turns spun")
+            assertEquals(Spinning.MISSES_TO_PAUSE, thread.spinMisses, "probes that find nothing keep the pause")
+
+            // Calls one after another: a probe meets the next call while spinning, and spinning resumes.
+            var calls = 0
+            while (thread.spinMisses != 0) {
+                assertTrue(++calls < 100_000, "no probe met a call in $calls calls in a row")
+                assertEquals(calls, loop.runSync { calls })
+            }
+            // Not paused any more: the idle turn after the next call spins (and, with nothing to find, misses).
+            awaitState("the loop parked") { thread.state == Thread.State.WAITING }
+            val resumed = thread.spinsBegun
+            callThenLetTheLoopPark()
+            val spunAfter = thread.spinsBegun - resumed
+            assertTrue(spunAfter in 1..2, "the loop spins when idle again ($spunAfter spins in one idle turn)")
+        }
+    }
+
+    @Test
     fun `the strategy can be changed while calls run`() {
         RunSyncLoop.create("wait-switch").use { loop ->
             val done = AtomicBoolean()

@@ -13,7 +13,9 @@ import java.util.concurrent.locks.LockSupport
  * one side sees the other: either the loop finds the task on its re-check, or the producer sees `sleeping`
  * and unparks it. A spurious unpark only costs one extra turn. Before it sets `sleeping`, an idle loop
  * spins for a while (the loop's WaitStrategy): a task that arrives then costs its producer no unpark and the
- * loop no wake-up.
+ * loop no wake-up. Like its callers (see Spinning), the loop stops spinning while its spins keep ending without
+ * work: calls that wait for I/O leave it idle for longer than any spin, and each spin would only burn a
+ * processor that the I/O threads and callers need.
  *
  * Being a subclass of Thread makes "is this a loop thread?" a type check, which the blocking entry points do
  * on every call to catch re-entry at any depth (a loop started by NEW_THREAD re-entry is a LoopThread too).
@@ -29,9 +31,20 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
      * What only this thread writes, at every task, on cache lines of its own (see [OwnLine]): [SEQ] is twice
      * the tasks started, plus one while a task runs (odd means busy), which the watchdog reads to spot a task
      * that runs too long; [OWN_STEPS] counts the steps this thread dispatched to its own loop (a coroutine on
-     * the loop resuming itself), for the statistics.
+     * the loop resuming itself), for the statistics; [SPINS] counts the idle spins begun, for tests.
      */
-    private val own = OwnLine(2)
+    private val own = OwnLine(3)
+
+    /** Idle spins in a row that ended without a task, up to [Spinning.MISSES_TO_PAUSE]; this thread only. */
+    @Volatile
+    internal var spinMisses: Int = 0
+        private set
+
+    /** Idle turns that skipped the spin while paused; every [Spinning.PROBE_ONE_IN]th spins anyway. */
+    private var pausedIdles = 0
+
+    val spinsBegun: Long
+        get() = own.get(SPINS)
 
     val taskSeq: Long
         get() = own.get(SEQ)
@@ -104,7 +117,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
         // every park return at once and turn the idle loop into a busy one.
         interrupted()
         val closing = loop.isClosed
-        if (!closing && spinForTasks(loop.waitStrategy.loopSpinNanos)) return
+        if (!closing && spinIfItPays(loop.waitStrategy.loopSpinNanos)) return
         loop.closing.suspendedCalls.sweepIfAdded() // let go of calls that ended before parking, not while spinning
         sleeping.set(true)
         if (hasTasks()) {
@@ -115,9 +128,26 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
         sleeping.set(false)
     }
 
+    /**
+     * Spins up to [nanos] for a task to arrive, unless spinning is paused; true if one did. After
+     * [Spinning.MISSES_TO_PAUSE] spins in a row without a task the loop parks at once, except that every
+     * [Spinning.PROBE_ONE_IN]th idle turn spins anyway, and a spin that meets a task ends the pause.
+     */
+    private fun spinIfItPays(nanos: Long): Boolean {
+        if (nanos <= 0L) return false
+        val misses = spinMisses
+        if (misses >= Spinning.MISSES_TO_PAUSE && ++pausedIdles and (Spinning.PROBE_ONE_IN - 1) != 0) return false
+        own.lazySet(SPINS, own.get(SPINS) + 1)
+        if (spinForTasks(nanos)) {
+            if (misses != 0) spinMisses = 0
+            return true
+        }
+        if (misses < Spinning.MISSES_TO_PAUSE) spinMisses = misses + 1
+        return false
+    }
+
     /** Spins up to [nanos] for a task to arrive; true if one did. */
     private fun spinForTasks(nanos: Long): Boolean {
-        if (nanos <= 0L) return false
         val deadline = System.nanoTime() + nanos
         var turns = 0
         while (!hasTasks()) {
@@ -130,6 +160,7 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     private companion object {
         const val SEQ = 0
         const val OWN_STEPS = 1
+        const val SPINS = 2
 
         /** Read the clock every 64 turns: often enough for microsecond bounds, rarely enough to be cheap. */
         const val SPINS_PER_CLOCK_READ = 63
