@@ -169,7 +169,10 @@ public final class CallerScale {
         Thread[] threads = new Thread[callers];
         for (int i = 0; i < callers; i++) {
             threads[i] = virtual ? startVirtual(ofVirtual, body) : new Thread(body, "scale-caller-" + i);
-            if (!virtual) threads[i].start();
+            if (!virtual) {
+                threads[i].setDaemon(true); // should this thread fail before counting down, callers must not hold the JVM
+                threads[i].start();
+            }
         }
         window[0] = System.nanoTime() + Math.max(windowNanos / 4, TimeUnit.MILLISECONDS.toNanos(200));
         window[1] = window[0] + windowNanos;

@@ -150,6 +150,7 @@ public final class HttpBenchmark {
                 counts[id] = n;
                 requests[id] = made;
             }, "http-caller-" + t);
+            threads[t].setDaemon(true); // should this thread fail before counting down, callers must not hold the JVM
             threads[t].start();
         }
         long now = System.nanoTime();
