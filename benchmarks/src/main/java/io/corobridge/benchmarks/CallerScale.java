@@ -170,7 +170,7 @@ public final class CallerScale {
         for (int i = 0; i < callers; i++) {
             threads[i] = virtual ? startVirtual(ofVirtual, body) : new Thread(body, "scale-caller-" + i);
             if (!virtual) {
-                threads[i].setDaemon(true); // should this thread fail before counting down, callers must not hold the JVM
+                threads[i].setDaemon(true); // should the main thread fail before counting down, callers must not hold the JVM
                 threads[i].start();
             }
         }

@@ -150,7 +150,7 @@ public final class HttpBenchmark {
                 counts[id] = n;
                 requests[id] = made;
             }, "http-caller-" + t);
-            threads[t].setDaemon(true); // should this thread fail before counting down, callers must not hold the JVM
+            threads[t].setDaemon(true); // should the main thread fail before counting down, callers must not hold the JVM
             threads[t].start();
         }
         long now = System.nanoTime();
@@ -225,14 +225,14 @@ public final class HttpBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
-        long windowNanos = TimeUnit.MILLISECONDS.toNanos(args.length > 1 ? Long.parseLong(args[1]) : 1000);
+        int rounds = given(args, 0) ? positive(args[0], "rounds") : 5;
+        long windowNanos = TimeUnit.MILLISECONDS.toNanos(given(args, 1) ? positive(args[1], "windowMillis") : 1000);
         Path out = args.length > 2 && !args[2].equals("-") ? Path.of(args[2]) : null;
         List<String> wayFilter = given(args, 3) ? List.of(args[3].split(",")) : null;
         int[] callerCounts = given(args, 4)
-                ? Arrays.stream(args[4].split(",")).mapToInt(Integer::parseInt).toArray()
+                ? Arrays.stream(args[4].split(",")).mapToInt(n -> positive(n, "callers")).toArray()
                 : new int[] {1, 8, 64};
-        int warmUpSeconds = args.length > 6 ? Integer.parseInt(args[6]) : 0;
+        int warmUpSeconds = given(args, 6) ? positive(args[6], "warmUpSeconds") : 0;
 
         Process server = startServer();
         try (HttpCalls http = new HttpCalls("http://127.0.0.1:" + readPort(server))) {
@@ -334,6 +334,18 @@ public final class HttpBenchmark {
             server.getOutputStream().close(); // the server stops when its input ends
             if (!server.waitFor(10, TimeUnit.SECONDS)) server.destroyForcibly().waitFor();
         }
+    }
+
+    /** [text] as a whole number of at least 1 (0 too for the warm-up), or an error naming the argument. */
+    private static int positive(String text, String name) {
+        int least = name.equals("warmUpSeconds") ? 0 : 1;
+        try {
+            int n = Integer.parseInt(text.trim());
+            if (n >= least) return n;
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(name + " must be a whole number of at least " + least + ", was \"" + text + "\"");
     }
 
     /** Whether argument {@code i} was given and is not "-" (keep the default). */

@@ -43,9 +43,14 @@ class HttpCalls(private val base: String) : AutoCloseable {
     /** One request to [path] (`now` or `delay?ms=N`); returns the body's length. */
     suspend fun fetch(path: String): Int = client.get("$base/$path").bodyAsText().length
 
-    /** [n] requests at once, as `coroutineScope { async { } }.awaitAll()` would run them; returns n. */
+    /**
+     * [n] requests at once, as `coroutineScope { async { } }.awaitAll()` would run them; returns n, after checking
+     * that every answer was "ok".
+     */
     suspend fun fetchAll(path: String, n: Int): Int = kotlinx.coroutines.coroutineScope {
-        (0 until n).map { async { fetch(path) } }.awaitAll().size
+        val lengths = (0 until n).map { async { fetch(path) } }.awaitAll()
+        check(lengths.all { it == 2 }) { "answers of other lengths than \"ok\": $lengths" }
+        lengths.size
     }
 
     /** The helper most teams write: `runBlocking { fetch() }`. */

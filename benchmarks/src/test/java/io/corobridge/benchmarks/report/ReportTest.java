@@ -132,7 +132,11 @@ class ReportTest {
                 + " alone) | 0.98 (0.95–1.02), 1.02 (0.98–1.05), 1.02 (0.98–1.05) | met |"), page);
         assertTrue(page.contains("| 0.97 (0.85–1.05), 1.03 (0.95–1.15), 1.03 (0.95–1.15) | met by the medians,"
                 + " **uncertain** across the rounds |"), page);
-        assertTrue(page.contains("| 1 | `Bridge.sync` (on the loop, the default) | 1000 | 0.80 (0.75–0.85) |"), page);
+        assertTrue(page.contains("| 1 | `Bridge.sync` (on the loop, the default) | 1000 | 0.80 (0.75–0.85) |"
+                + " 1.25 (1.20–1.30) | 1.25 (1.20–1.30) | 0.98 (0.95–1.02) | 1.02 (0.98–1.05) | 1.02 (0.98–1.05) | 800 |"
+                + " 10% | 40.0 |"), "the settled table, against the helper and by hand: " + page);
+        assertTrue(page.contains("| 1 | `runBlocking { fetch() }` helper (baseline) | 1000 | 1.00 (1.00–1.00) |"
+                + " 1.00 (1.00–1.00) | 1.00 (1.00–1.00) | – | – | – |"), "no hand-made ratio where none was measured: " + page);
     }
 
     /** A settled HTTP row; the hand-made hop's p50 and CPU ratios mirror its throughput ratio. */
