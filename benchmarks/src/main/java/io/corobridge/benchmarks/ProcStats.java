@@ -16,24 +16,10 @@ public final class ProcStats {
      * -1 where {@code /proc} is not available. Each hand-off to a parked thread costs one.
      */
     public static long contextSwitches() {
-        Path tasks = Path.of("/proc/self/task");
-        if (!Files.isDirectory(tasks)) return -1;
+        Map<String, long[]> byName = readTasks();
+        if (byName == null) return -1;
         long sum = 0;
-        try (Stream<Path> list = Files.list(tasks)) {
-            for (Path task : (Iterable<Path>) list::iterator) {
-                try {
-                    for (String line : Files.readAllLines(task.resolve("status"))) {
-                        if (line.startsWith("voluntary_ctxt_switches:") || line.startsWith("nonvoluntary_ctxt_switches:")) {
-                            sum += Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
-                        }
-                    }
-                } catch (IOException ended) {
-                    // The thread ended while the threads were listed: its switches are counted nowhere now.
-                }
-            }
-        } catch (IOException e) {
-            return -1;
-        }
+        for (long[] counts : byName.values()) sum += counts[0] + counts[1];
         return sum;
     }
 
@@ -44,9 +30,15 @@ public final class ProcStats {
      * {@code /proc} is not available. Linux keeps the first 15 characters of a thread's name.
      */
     public static Map<String, long[]> switchesByThreadName() {
+        Map<String, long[]> byName = readTasks();
+        return byName == null ? Map.of() : byName;
+    }
+
+    /** Every live thread's figures summed by name (see switchesByThreadName), or null without {@code /proc}. */
+    private static Map<String, long[]> readTasks() {
         Map<String, long[]> byName = new TreeMap<>();
         Path tasks = Path.of("/proc/self/task");
-        if (!Files.isDirectory(tasks)) return byName;
+        if (!Files.isDirectory(tasks)) return null;
         try (Stream<Path> list = Files.list(tasks)) {
             for (Path task : (Iterable<Path>) list::iterator) {
                 try {
@@ -67,7 +59,7 @@ public final class ProcStats {
                 }
             }
         } catch (IOException e) {
-            return Map.of();
+            return null;
         }
         return byName;
     }

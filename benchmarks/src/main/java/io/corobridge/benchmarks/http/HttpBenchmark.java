@@ -225,14 +225,14 @@ public final class HttpBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
-        int rounds = given(args, 0) ? positive(args[0], "rounds") : 5;
-        long windowNanos = TimeUnit.MILLISECONDS.toNanos(given(args, 1) ? positive(args[1], "windowMillis") : 1000);
+        int rounds = given(args, 0) ? atLeast(1, args[0], "rounds") : 5;
+        long windowNanos = TimeUnit.MILLISECONDS.toNanos(given(args, 1) ? atLeast(1, args[1], "windowMillis") : 1000);
         Path out = args.length > 2 && !args[2].equals("-") ? Path.of(args[2]) : null;
         List<String> wayFilter = given(args, 3) ? List.of(args[3].split(",")) : null;
         int[] callerCounts = given(args, 4)
-                ? Arrays.stream(args[4].split(",")).mapToInt(n -> positive(n, "callers")).toArray()
+                ? Arrays.stream(args[4].split(",")).mapToInt(n -> atLeast(1, n, "callers")).toArray()
                 : new int[] {1, 8, 64};
-        int warmUpSeconds = given(args, 6) ? positive(args[6], "warmUpSeconds") : 0;
+        int warmUpSeconds = given(args, 6) ? atLeast(0, args[6], "warmUpSeconds") : 0;
 
         Process server = startServer();
         try (HttpCalls http = new HttpCalls("http://127.0.0.1:" + readPort(server))) {
@@ -336,9 +336,8 @@ public final class HttpBenchmark {
         }
     }
 
-    /** [text] as a whole number of at least 1 (0 too for the warm-up), or an error naming the argument. */
-    private static int positive(String text, String name) {
-        int least = name.equals("warmUpSeconds") ? 0 : 1;
+    /** [text] as a whole number of at least [least], or an error naming the argument. */
+    private static int atLeast(int least, String text, String name) {
         try {
             int n = Integer.parseInt(text.trim());
             if (n >= least) return n;

@@ -261,11 +261,11 @@ public final class Report {
      */
     @SuppressWarnings("unchecked")
     private void httpTarget(String jdk, String way, int callers) {
-        Map<String, Object> http = settledOrHttp(jdk);
+        HttpRun run = judgingHttpRun(jdk);
         String what = "real HTTP client, " + callers + " caller" + (callers == 1 ? "" : "s") + ": "
                 + HTTP_WAYS.get(way) + " throughput ≥ 1.0 ×, p50 ≤ 1.0 ×, CPU/request ≤ 1.0 × the `runBlocking` helper"
-                + httpRunNote(jdk, http);
-        Map<String, Object> row = httpRow(http, way, callers);
+                + run.note();
+        Map<String, Object> row = httpRow(run.json(), way, callers);
         if (row == null) {
             line("| " + what + " | not measured in this run | – |");
             return;
@@ -280,11 +280,11 @@ public final class Report {
      */
     @SuppressWarnings("unchecked")
     private void hopTarget(String jdk, int callers) {
-        Map<String, Object> http = settledOrHttp(jdk);
+        HttpRun run = judgingHttpRun(jdk);
         String what = "real HTTP client, " + callers + " caller" + (callers == 1 ? "" : "s") + ": "
                 + HTTP_WAYS.get("bridgeSync") + " within 10 % of " + HTTP_WAYS.get("futureOnOneThread")
-                + " (throughput ≥ 0.9 ×, p50 ≤ 1.1 ×, CPU/request ≤ 1.1 ×)" + httpRunNote(jdk, http);
-        Map<String, Object> row = httpRow(http, "bridgeSync", callers);
+                + " (throughput ≥ 0.9 ×, p50 ≤ 1.1 ×, CPU/request ≤ 1.1 ×)" + run.note();
+        Map<String, Object> row = httpRow(run.json(), "bridgeSync", callers);
         Map<String, Object> hop = row == null ? null : (Map<String, Object>) row.get("vsOneThread");
         if (hop == null) {
             line("| " + what + " | not measured in this run | – |");
@@ -294,19 +294,19 @@ public final class Report {
                 (Map<String, Object>) hop.get("cpuRatio"), 0.9, 1.1);
     }
 
-    /** The settled run (more and longer rounds of the targets' ways alone) when it was made, else the full one. */
-    private Map<String, Object> settledOrHttp(String jdk) {
-        Map<String, Object> settled = jsonFile(jdk, "http-settled.json");
-        return settled != null ? settled : jsonFile(jdk, "http.json");
-    }
+    /** The real-I/O run that judges the targets (null if none), and how it ran, for the targets' text. */
+    private record HttpRun(Map<String, Object> json, String note) {}
 
-    private String httpRunNote(String jdk, Map<String, Object> http) {
-        if (http == null) return "";
-        return " (" + String.format(Locale.ROOT, "%.0f", Result.number(http.get("rounds"))) + " rounds of "
-                + String.format(Locale.ROOT, "%.0f", Result.number(http.get("windowMillis"))) + " ms"
+    /** The settled run (more and longer rounds of the targets' ways alone) when it was made, else the full one. */
+    private HttpRun judgingHttpRun(String jdk) {
+        Map<String, Object> settled = jsonFile(jdk, "http-settled.json");
+        Map<String, Object> http = settled != null ? settled : jsonFile(jdk, "http.json");
+        if (http == null) return new HttpRun(null, "");
+        return new HttpRun(http, " (" + String.format(Locale.ROOT, "%.0f", Result.number(http.get("rounds")))
+                + " rounds of " + String.format(Locale.ROOT, "%.0f", Result.number(http.get("windowMillis"))) + " ms"
                 + (warmUpSeconds(http) > 0
                         ? String.format(Locale.ROOT, " after %.0f s of warm-up", warmUpSeconds(http)) : "")
-                + (jsonFile(jdk, "http-settled.json") != null ? ", the targets' ways alone" : "") + ")";
+                + (settled != null ? ", the targets' ways alone" : "") + ")");
     }
 
     @SuppressWarnings("unchecked")
