@@ -33,6 +33,18 @@ object Baselines {
         return 42
     }
 
+    /**
+     * Calls [yieldOnce] [n] times in a row and answers 42: inside one call on the loop, what suspending once costs
+     * the loop without the call around it. Each [yieldOnce] is a fresh suspend function, as in a call of its own: a
+     * new state machine, a new intercepted continuation, a step dispatched to the loop and run by it.
+     */
+    @JvmStatic
+    suspend fun yieldOnceTimes(n: Int): Int {
+        var answer = 0
+        repeat(n) { answer = yieldOnce() }
+        return answer
+    }
+
     /** `coroutineScope { (0 until n).map { async { it } }.awaitAll() }`: [n] trivial calls at once. */
     @JvmStatic
     suspend fun awaitAll(n: Int): Int = coroutineScope {

@@ -99,7 +99,12 @@ public final class Report {
                 + " trial's loop inside the last iteration. `CallBytes` reads the JVM's per-thread counters around"
                 + " each call instead. The suspend-once target is judged twice too: by JMH, whose"
                 + " two figures come from two forks (so the placement spread enters the ratio), and by `SuspendCost`,"
-                + " whose pairs share one JVM and whose range is the smallest and largest ratio of its rounds. The"
+                + " whose pairs share one JVM and whose range is the smallest and largest ratio of its rounds."
+                + " `SuspendCost` also times the suspension alone: one call on the loop that suspends and resumes a"
+                + " fresh suspend function again and again (a new state machine, its intercepted continuation, a"
+                + " dispatched step each time, which is kotlinx's part and is paid by any design whose loop resumes"
+                + " the call); its floor is an immediate call plus that, over an immediate call, per round: what a"
+                + " call that suspends once would cost if the call around the suspension cost nothing more. The"
                 + " 64-caller targets are judged for the default and for `RunOn.CALLER_THREAD`: the section on many"
                 + " callers shows the bare park hand-off, the most any design that hands each call to one thread can"
                 + " do once the callers must park.");
@@ -248,8 +253,15 @@ public final class Report {
             return;
         }
         double ratio = Result.number(cost.get("ratio"));
+        // Runs before the suspension was timed alone have no floor.
+        String floor = cost.containsKey("floorRatio")
+                ? "; the suspension alone, on the loop: " + fmt(Result.number(cost.get("suspensionNanos")) / 1000)
+                        + " µs, floor " + fmt(Result.number(cost.get("floorRatio"))) + " × ("
+                        + fmt(Result.number(cost.get("floorRatioMin"))) + " to "
+                        + fmt(Result.number(cost.get("floorRatioMax"))) + ")"
+                : "";
         line("| " + what + " | " + fmt(ratio) + " × (" + fmt(Result.number(cost.get("suspendOnceNanos")) / 1000) + " vs "
-                + fmt(Result.number(cost.get("immediateNanos")) / 1000) + " µs) | "
+                + fmt(Result.number(cost.get("immediateNanos")) / 1000) + " µs" + floor + ") | "
                 + verdict(ratio, Result.number(cost.get("ratioMin")), Result.number(cost.get("ratioMax")), r -> r <= 1.5, " ×",
                         ACROSS_ROUNDS)
                 + " |");

@@ -107,6 +107,21 @@ class ReportTest {
     }
 
     @Test
+    void theSuspendOnceTargetShowsTheSuspensionAloneAndItsFloorWhenMeasured() throws Exception {
+        Path jdk17 = Files.createDirectories(dir.resolve("results/jdk17"));
+        Path jdk25 = Files.createDirectories(dir.resolve("results/jdk25"));
+        String paired = "{\"rounds\": 15, \"callsPerBlock\": 200000, \"immediateNanos\": 250.0,"
+                + " \"suspendOnceNanos\": 450.0, \"ratio\": 1.800, \"ratioMin\": 1.600, \"ratioMax\": 2.000";
+        Files.writeString(jdk17.resolve("suspend.json"), paired + ", \"suspensionNanos\": 85.0, \"floorRatio\": 1.340,"
+                + " \"floorRatioMin\": 1.300, \"floorRatioMax\": 1.700}");
+        Files.writeString(jdk25.resolve("suspend.json"), paired + "}"); // an older run, without the floor
+        String page = render("suspend");
+        assertTrue(page.contains("(`SuspendCost`, paired in one JVM) | 1.80 × (0.45 vs 0.25 µs; the suspension alone,"
+                + " on the loop: 0.0850 µs, floor 1.34 × (1.30 to 1.70)) | **missed** |"), page);
+        assertTrue(page.contains("(`SuspendCost`, paired in one JVM) | 1.80 × (0.45 vs 0.25 µs) | **missed** |"), page);
+    }
+
+    @Test
     void theDefaultIsJudgedAgainstTheHelperAndAgainstItsDesignByHand() throws Exception {
         // One caller: 0.80 x the helper's throughput, but within 10 % of the same design by hand in every round.
         // Eight callers: within 10 % by the medians only.
