@@ -18,7 +18,8 @@ import java.time.Duration
  * Callers also stop spinning while it does not pay: after 8 spins in a row that ended without an answer
  * they park at once, except one wait in 16 (at random), and the first spin that gets its answer resumes it.
  * The loop does the same with its idle spin: after 8 that found no work it parks at once, except every 16th
- * idle turn, and the first spin that meets a task resumes it.
+ * idle turn, and the first spin that meets a task resumes it. On a machine (or container) with one processor
+ * neither side spins: nothing the spinner waits for can happen while it holds the only processor.
  *
  * Immutable; safe to share.
  *

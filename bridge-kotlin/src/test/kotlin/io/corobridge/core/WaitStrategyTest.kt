@@ -1,5 +1,6 @@
 package io.corobridge.core
 
+import java.nio.file.Path
 import java.time.Duration
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
@@ -166,6 +167,7 @@ class WaitStrategyTest {
 
     @Test
     fun `the idle loop stops spinning while its spins find no work, probes now and then, and spins again after a hit`() {
+        assumeTrue(Spinning.processorsForCallers > 0, "the loop never spins on one processor")
         RunSyncLoop.create("wait-loop-misses").use { loop ->
             val thread = loop.thread
             // One call at a time, each after the loop has parked: every idle spin before parking found nothing.
@@ -198,6 +200,23 @@ class WaitStrategyTest {
             val spunAfter = thread.spinsBegun - resumed
             assertTrue(spunAfter in 1..2, "the loop spins when idle again ($spunAfter spins in one idle turn)")
         }
+    }
+
+    @Test
+    fun `on one processor the idle loop never spins`() {
+        // A JVM that sees one processor, as in a container limited to one CPU: the loop's spin could only hold
+        // the processor that the callers need to send it work.
+        val java = Path.of(System.getProperty("java.home"), "bin", "java").toString()
+        val child = ProcessBuilder(
+            java, "-XX:ActiveProcessorCount=1", "-cp", System.getProperty("java.class.path"),
+            OneProcessorProbe::class.java.name,
+        ).redirectErrorStream(true).start()
+        val exited = child.waitFor(60, TimeUnit.SECONDS)
+        if (!exited) child.destroyForcibly().waitFor()
+        val output = child.inputStream.readAllBytes().toString(Charsets.UTF_8)
+        assertTrue(exited, "the child JVM exited: $output")
+        assertEquals(0, child.exitValue(), output)
+        assertEquals("idle spins 0", output.trim().lines().last(), output)
     }
 
     @Test
@@ -236,5 +255,21 @@ internal fun awaitParkedInSync(caller: Thread) {
         if (parked) return
         if (System.nanoTime() > deadline) fail<Unit>("the caller never parked in a blocking call: ${caller.state}")
         Thread.onSpinWait()
+    }
+}
+
+/** Run in a JVM that sees one processor: calls that each let the loop park, then the idle spins it began. */
+object OneProcessorProbe {
+    @JvmStatic
+    fun main(args: Array<String>) {
+        check(Runtime.getRuntime().availableProcessors() == 1) { "the JVM sees more than one processor" }
+        RunSyncLoop.create("one-processor").use { loop ->
+            val thread = loop.thread
+            repeat(20) { i ->
+                check(loop.runSync { i } == i)
+                awaitState("the loop parked") { thread.state == Thread.State.WAITING }
+            }
+            println("idle spins ${thread.spinsBegun}")
+        }
     }
 }

@@ -131,10 +131,11 @@ internal class LoopThread(@JvmField val loop: RunSyncLoop, name: String) :
     /**
      * Spins up to [nanos] for a task to arrive, unless spinning is paused; true if one did. After
      * [Spinning.MISSES_TO_PAUSE] spins in a row without a task the loop parks at once, except that every
-     * [Spinning.PROBE_ONE_IN]th idle turn spins anyway, and a spin that meets a task ends the pause.
+     * [Spinning.PROBE_ONE_IN]th idle turn spins anyway, and a spin that meets a task ends the pause. On one
+     * processor the loop never spins: no other thread can run to add a task while it does.
      */
     private fun spinIfItPays(nanos: Long): Boolean {
-        if (nanos <= 0L) return false
+        if (nanos <= 0L || Spinning.processorsForCallers == 0) return false
         val misses = spinMisses
         if (misses >= Spinning.MISSES_TO_PAUSE && ++pausedIdles and (Spinning.PROBE_ONE_IN - 1) != 0) return false
         own.lazySet(SPINS, own.get(SPINS) + 1)
