@@ -71,6 +71,17 @@ class SuspendedCallsTest {
     }
 
     @Test
+    fun `a call that suspends and ends before the next one suspends leaves the list when it ends`() {
+        // The loop spins up to a second when idle, so it does not park, and sweep, between these calls: only the
+        // calls' own ending can empty their slots.
+        RunSyncLoop.create("one-at-a-time").use { loop ->
+            loop.waitStrategy = WaitStrategy.adaptive(Duration.ofSeconds(1), Duration.ofSeconds(1))
+            repeat(100) { i -> check(loop.runSync { yield(); i } == i) }
+            assertEquals(0, loop.runSync { loop.closing.suspendedCalls.linkedCount }, "ended calls still held")
+        }
+    }
+
+    @Test
     fun `a closed loop lets go of the calls that suspended on it, though it never went idle`() {
         // Ended calls are swept when the loop parks; a loop that spins for a second when idle is closed before it
         // ever parks. It must not keep the ended call, nor through it the code (and class loader) that made it.

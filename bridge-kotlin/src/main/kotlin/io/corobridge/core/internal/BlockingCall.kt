@@ -40,10 +40,21 @@ internal open class BlockingCall<T> : LoopCall<T> {
 
     override fun onCompleted(value: T) {
         publish(if (value is Thread) Boxed(value) else value)
+        leaveSuspendedCalls()
     }
 
     override fun onCancelled(cause: Throwable, handled: Boolean) {
         publish(Failure(cause))
+        leaveSuspendedCalls()
+    }
+
+    /**
+     * Ending on a loop thread, empties this call's slot among that loop's suspended calls if it is the one added
+     * last (see SuspendedCalls.removeIfLast). A call that never suspended, or ends elsewhere, costs a type check.
+     */
+    private fun leaveSuspendedCalls() {
+        val thread = Thread.currentThread()
+        if (thread is LoopThread) thread.loop.closing.suspendedCalls.removeIfLast(this)
     }
 
     override fun registersWhenSuspended(): Boolean = true

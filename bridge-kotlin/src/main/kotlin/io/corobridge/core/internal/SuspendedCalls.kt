@@ -21,8 +21,12 @@ package io.corobridge.core.internal
  * state before it walks, relies on the registering side to check that state after its volatile store (see
  * ClosingProtocol.registerSuspended): either the walker sees the call, or the call sees the close.
  *
- * Ended calls stay in their slots until the slot is needed or the loop goes idle, so the array holds at
- * most about twice the calls that were suspended at once, and at least [MIN_SLOTS].
+ * A call that ends on the loop thread while it is still the last one added leaves its slot at once (see
+ * [removeIfLast]): with calls that suspend one at a time, as one caller makes them, the array never fills and
+ * nothing reads the ended calls. Other ended calls stay in their slots until the slot is needed or the loop
+ * goes idle, so the array holds at most about twice the calls that were suspended at once, and at least
+ * [MIN_SLOTS]. An ended call in a slot still holds its result, and reading it means reading a cache line its
+ * caller may have moved on to write (the next call's record is allocated right after it).
  */
 internal class SuspendedCalls {
     @Volatile
@@ -31,11 +35,14 @@ internal class SuspendedCalls {
     /** Where the next free slot is looked for; loop thread only. */
     private var cursor = 0
 
-    /** Calls registered so far; loop thread only. */
+    /** Calls registered so far, less those [removeIfLast] took back; loop thread only. */
     private var added = 0L
 
     /** [added] at the last idle sweep; loop thread only. */
     private var addedAtSweep = 0L
+
+    /** The call added last, while it is in the slot before [cursor]; loop thread only. */
+    private var lastAdded: LoopCall<*>? = null
 
     /** Loop thread only. */
     fun add(call: LoopCall<*>) {
@@ -51,8 +58,25 @@ internal class SuspendedCalls {
         }
         array[i] = call
         cursor = i + 1
+        lastAdded = call
         added++
         slots = array // publishes the call (see above), even when the array is the same
+    }
+
+    /**
+     * Loop thread only, once [call] has ended: empties its slot if it is still the call added last, as if it had
+     * never been added. Any other call stays until a sweep or [makeRoom] finds it ended.
+     */
+    fun removeIfLast(call: LoopCall<*>) {
+        if (lastAdded !== call) return
+        lastAdded = null
+        val i = cursor - 1
+        val array = slots
+        if (i >= 0 && array[i] === call) {
+            array[i] = null
+            cursor = i
+            added--
+        }
     }
 
     /**
@@ -69,6 +93,7 @@ internal class SuspendedCalls {
     fun sweepIfAdded() {
         if (added == addedAtSweep) return
         addedAtSweep = added
+        lastAdded = null // the cursor goes back to the start: its slot is no longer known
         val array = slots
         val live = clearEnded(array)
         cursor = 0
@@ -93,6 +118,7 @@ internal class SuspendedCalls {
         for (call in array) if (call != null) fresh[n++] = call
         slots = fresh
         cursor = 0
+        lastAdded = null
         return fresh
     }
 
@@ -104,6 +130,7 @@ internal class SuspendedCalls {
     fun clearAtEnd() {
         slots.fill(null)
         cursor = 0
+        lastAdded = null
     }
 
     /** Any thread: runs [action] on every call that may not have ended. */

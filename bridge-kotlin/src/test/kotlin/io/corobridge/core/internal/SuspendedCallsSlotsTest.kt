@@ -63,6 +63,44 @@ class SuspendedCallsSlotsTest {
     }
 
     @Test
+    fun `a call that ends while it is the last one added leaves its slot at once, any other waits for a sweep`() {
+        val loop = loops.create("last")
+        val list = SuspendedCalls()
+        // One at a time, as one caller makes them: no ended call stays, so none is ever read again.
+        repeat(10_000) {
+            val call = calls(loop, 1).single()
+            list.add(call)
+            call.end()
+            list.removeIfLast(call)
+            assertEquals(0, list.linkedCount, "ended calls held after $it calls")
+        }
+        // Two suspended at once: the first to end is not the last one added, and stays until a sweep.
+        val (first, second) = calls(loop, 2)
+        list.add(first)
+        list.add(second)
+        first.end()
+        list.removeIfLast(first)
+        assertEquals(2, list.linkedCount, "only the last call added leaves at once")
+        second.end()
+        list.removeIfLast(second)
+        assertEquals(1, list.linkedCount)
+        list.sweepIfAdded()
+        assertEquals(0, list.linkedCount)
+        // A sweep forgets which call came last: one added before it is not looked for in another's slot.
+        val (before, after) = calls(loop, 2)
+        list.add(before)
+        list.sweepIfAdded()
+        list.add(after)
+        before.end()
+        list.removeIfLast(before)
+        assertSameCalls(listOf(after), list.unfinished())
+        assertEquals(2, list.linkedCount, "the call added before the sweep stays until the next one")
+        after.end()
+        list.removeIfLast(after)
+        assertEquals(1, list.linkedCount)
+    }
+
+    @Test
     fun `a walker on another thread meets every call that stays unfinished, while the loop adds, ends and moves calls`() {
         val loop = loops.create("walk")
         repeat(20) { round ->
