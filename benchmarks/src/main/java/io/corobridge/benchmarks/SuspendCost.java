@@ -16,8 +16,8 @@ import java.util.Locale;
  * rounds with the smallest and largest, and the median times.
  *
  * <p>Each round also times the suspension alone: one call that runs {@link Baselines#yieldOnceTimes} on the loop,
- * so the loop suspends and resumes a fresh suspend function once per call's worth, with no call around it
- * ({@code suspensionNanos}, per suspension). That is what kotlinx's own machinery costs the loop thread (a new
+ * so the loop suspends and resumes a fresh suspend function as many times as a block makes calls, with no call
+ * around each ({@code suspensionNanos}, per suspension). That is what kotlinx's own machinery costs the loop thread (a new
  * state machine, its intercepted continuation, a dispatched step), and any design that runs the call on a thread
  * that resumes it pays it; {@code floorRatio} is an immediate call plus that, over an immediate call, per round:
  * the ratio a call that suspends once would have if the call around the suspension cost nothing more.
