@@ -18,8 +18,9 @@ import java.time.Duration
  * Callers also stop spinning while it does not pay: after 8 spins in a row that ended without an answer
  * they park at once, except one wait in 16 (at random), and the first spin that gets its answer resumes it.
  * The loop does the same with its idle spin: after 8 that found no work it parks at once, except every 16th
- * idle turn, and the first spin that meets a task resumes it. On a machine (or container) with one processor
- * neither side spins: nothing the spinner waits for can happen while it holds the only processor.
+ * idle turn, and the first spin that meets a task resumes it. Where the JVM counts one processor, callers
+ * do not spin, but the loop does: a CPU quota of one on a host of many cores counts one processor while the
+ * callers run beside the loop, and a loop that parked at once would make every call wait for two wake-ups.
  *
  * Immutable; safe to share.
  *
