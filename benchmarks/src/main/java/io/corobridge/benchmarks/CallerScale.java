@@ -32,7 +32,7 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Run: {@code java -cp benchmarks/target/benchmarks.jar io.corobridge.benchmarks.CallerScale [rounds] [windowMillis]
  * [out.json] [ways]}, ways a comma-separated subset of {@code bridgeSync,bridgeSyncCallerThread,supplyAsyncJoin,
- * runBlockingOnLoop,parkHandOff} (all by default).
+ * runBlockingOnLoop,parkHandOff} (all by default); {@code -} keeps any argument's default (no file: standard output).
  */
 public final class CallerScale {
     private static final String[] ALL_WAYS = {
@@ -45,9 +45,14 @@ public final class CallerScale {
     }
 
     public static void main(String[] args) throws Exception {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
-        String[] ways = args.length > 3 ? args[3].split(",") : ALL_WAYS;
-        long windowNanos = TimeUnit.MILLISECONDS.toNanos(args.length > 1 ? Long.parseLong(args[1]) : 1000);
+        int rounds = Args.given(args, 0) ? Args.atLeast(1, args[0], "rounds") : 3;
+        String[] ways = Args.given(args, 3) ? args[3].split(",") : ALL_WAYS;
+        for (String way : ways) {
+            if (!List.of(ALL_WAYS).contains(way)) {
+                throw new IllegalArgumentException("ways must be among " + String.join(",", ALL_WAYS) + ", was \"" + way + "\"");
+            }
+        }
+        long windowNanos = TimeUnit.MILLISECONDS.toNanos(Args.given(args, 1) ? Args.atLeast(1, args[1], "windowMillis") : 1000);
         Method ofVirtual = virtualBuilder();
         List<Object[]> counts = new ArrayList<>(List.of(new Object[] {"platform", 1}, new Object[] {"platform", 8},
                 new Object[] {"platform", 64}));
@@ -108,7 +113,7 @@ public final class CallerScale {
         json.append(String.format(Locale.ROOT, "\n], \"virtualThreads\": %s, \"pinnedEvents\": %d}",
                 ofVirtual != null, pinned.get()));
         String out = json.toString();
-        if (args.length > 2) Files.writeString(Path.of(args[2]), out + "\n", StandardCharsets.UTF_8);
+        if (Args.given(args, 2)) Files.writeString(Path.of(args[2]), out + "\n", StandardCharsets.UTF_8);
         else System.out.println(out);
     }
 

@@ -28,8 +28,8 @@ public final class SuspendCost {
     private SuspendCost() {}
 
     public static void main(String[] args) {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
-        int calls = args.length > 1 ? Integer.parseInt(args[1]) : 200_000;
+        int rounds = Args.given(args, 0) ? Args.atLeast(1, args[0], "rounds") : 15;
+        int calls = Args.given(args, 1) ? Args.atLeast(1, args[1], "callsPerBlock") : 200_000;
         SuspendCall<Object> immediate = c -> Fixture.ANSWER;
         SuspendCall<Object> suspendOnce = Baselines::yieldOnce;
         double[] immediateNanos = new double[rounds];

@@ -1,5 +1,8 @@
 package io.corobridge.benchmarks.http;
 
+import static io.corobridge.benchmarks.Args.atLeast;
+import static io.corobridge.benchmarks.Args.given;
+
 import io.corobridge.Bridge;
 import io.corobridge.benchmarks.ProcStats;
 import io.corobridge.core.RunOn;
@@ -334,22 +337,6 @@ public final class HttpBenchmark {
             server.getOutputStream().close(); // the server stops when its input ends
             if (!server.waitFor(10, TimeUnit.SECONDS)) server.destroyForcibly().waitFor();
         }
-    }
-
-    /** [text] as a whole number of at least [least], or an error naming the argument. */
-    private static int atLeast(int least, String text, String name) {
-        try {
-            int n = Integer.parseInt(text.trim());
-            if (n >= least) return n;
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw new IllegalArgumentException(name + " must be a whole number of at least " + least + ", was \"" + text + "\"");
-    }
-
-    /** Whether argument {@code i} was given and is not "-" (keep the default). */
-    private static boolean given(String[] args, int i) {
-        return args.length > i && !args[i].equals("-");
     }
 
     /** {"median": m, "min": a, "max": b} of this way's figure over the baseline's, round by round. */
