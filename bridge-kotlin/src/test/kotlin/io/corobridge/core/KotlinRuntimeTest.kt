@@ -3,7 +3,6 @@ package io.corobridge.core
 import java.io.File
 import java.nio.file.Files
 import java.nio.file.Path
-import java.util.concurrent.TimeUnit
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
@@ -36,11 +35,9 @@ class KotlinRuntimeTest {
             .filterNot { Path.of(it).fileName.toString().startsWith("kotlin-stdlib") }
             .plus(older.toString())
             .joinToString(File.pathSeparator)
-        val java = Path.of(System.getProperty("java.home"), "bin", "java").toString()
-        val child = ProcessBuilder(java, "-cp", classPath, Probe::class.java.name).redirectErrorStream(true).start()
-        val output = child.inputStream.readAllBytes().toString(Charsets.UTF_8)
-        assertTrue(child.waitFor(60, TimeUnit.SECONDS))
-        assertEquals(0, child.exitValue(), output)
+        val child = runChildJvm(Probe::class.java, classPath = classPath)
+        val output = child.output
+        assertEquals(0, child.exitCode, output)
         val warning = "corobridge needs kotlin-stdlib 2.1 or newer, and this class path has 2.0.21 (another dependency " +
             "brought it, and Maven kept the nearest version): import io.corobridge:corobridge-bom, or pin " +
             "org.jetbrains.kotlin:kotlin-stdlib, in dependencyManagement"

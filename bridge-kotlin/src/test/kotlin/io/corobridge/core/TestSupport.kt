@@ -151,3 +151,25 @@ class HostileException : RuntimeException() {
 
     override fun toString(): String = throw IllegalStateException("toString() of a hostile exception")
 }
+
+/** What a child JVM printed (standard output and error together) and its exit code. */
+class ChildJvm(val exitCode: Int, val output: String)
+
+/**
+ * Runs [mainClass] in a child JVM of the same Java, with [classPath] (this JVM's by default) and [jvmOptions], and
+ * waits for it, at most 60 s; fails, with what it printed, if it does not end by then.
+ */
+fun runChildJvm(
+    mainClass: Class<*>,
+    vararg jvmOptions: String,
+    classPath: String = System.getProperty("java.class.path"),
+): ChildJvm {
+    val launcher = java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString()
+    val child = ProcessBuilder(listOf(launcher) + jvmOptions + listOf("-cp", classPath, mainClass.name))
+        .redirectErrorStream(true).start()
+    val exited = child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)
+    if (!exited) child.destroyForcibly().waitFor()
+    val output = child.inputStream.readAllBytes().toString(Charsets.UTF_8)
+    if (!exited) fail<Unit>("the child JVM did not exit within 60 s: $output")
+    return ChildJvm(child.exitValue(), output)
+}

@@ -1,6 +1,5 @@
 package io.corobridge.core
 
-import java.nio.file.Path
 import java.time.Duration
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
@@ -208,17 +207,9 @@ class WaitStrategyTest {
         // and loop still run side by side, and a loop that parked at once would make every call pay two
         // wake-ups (about 40 us a call against 1-3 us on this project's 2-core machines). Its spin pauses after
         // 8 misses, as anywhere: 12 calls that each let it park begin 8 idle spins (a probe comes at the 16th).
-        val java = Path.of(System.getProperty("java.home"), "bin", "java").toString()
-        val child = ProcessBuilder(
-            java, "-XX:ActiveProcessorCount=1", "-cp", System.getProperty("java.class.path"),
-            OneProcessorProbe::class.java.name,
-        ).redirectErrorStream(true).start()
-        val exited = child.waitFor(60, TimeUnit.SECONDS)
-        if (!exited) child.destroyForcibly().waitFor()
-        val output = child.inputStream.readAllBytes().toString(Charsets.UTF_8)
-        assertTrue(exited, "the child JVM exited: $output")
-        assertEquals(0, child.exitValue(), output)
-        assertEquals("idle spins ${Spinning.MISSES_TO_PAUSE}", output.trim().lines().last(), output)
+        val child = runChildJvm(OneProcessorProbe::class.java, "-XX:ActiveProcessorCount=1")
+        assertEquals(0, child.exitCode, child.output)
+        assertEquals("idle spins ${Spinning.MISSES_TO_PAUSE}", child.output.trim().lines().last(), child.output)
     }
 
     @Test

@@ -81,9 +81,7 @@ public final class HttpBenchmark {
         ways.put("bridgeGather", path -> {
             List<SuspendCall<Integer>> calls = new ArrayList<>(GATHER);
             for (int i = 0; i < GATHER; i++) calls.add(c -> http.fetch(path, c));
-            List<Integer> lengths = Bridge.gather(calls);
-            for (int length : lengths) oneRequest(length);
-            return requests(lengths.size());
+            return requests(Bridge.gather(calls));
         });
         return ways;
     }
@@ -98,10 +96,13 @@ public final class HttpBenchmark {
         return 1;
     }
 
-    /** Checks that a gather way made its [GATHER] requests and counts them. */
-    private static int requests(int made) {
-        if (made != GATHER) throw new IllegalStateException("a gather made " + made + " requests, not " + GATHER);
-        return made;
+    /** Checks that a gather way made its {@link #GATHER} requests, each answered "ok", and counts them. */
+    private static int requests(List<Integer> bodyLengths) {
+        if (bodyLengths.size() != GATHER) {
+            throw new IllegalStateException("a gather made " + bodyLengths.size() + " requests, not " + GATHER);
+        }
+        for (int length : bodyLengths) oneRequest(length);
+        return bodyLengths.size();
     }
 
     /** What one way did in one window. */
@@ -230,7 +231,7 @@ public final class HttpBenchmark {
     public static void main(String[] args) throws Exception {
         int rounds = given(args, 0) ? atLeast(1, args[0], "rounds") : 5;
         long windowNanos = TimeUnit.MILLISECONDS.toNanos(given(args, 1) ? atLeast(1, args[1], "windowMillis") : 1000);
-        Path out = args.length > 2 && !args[2].equals("-") ? Path.of(args[2]) : null;
+        Path out = given(args, 2) ? Path.of(args[2]) : null;
         List<String> wayFilter = given(args, 3) ? List.of(args[3].split(",")) : null;
         int[] callerCounts = given(args, 4)
                 ? Arrays.stream(args[4].split(",")).mapToInt(n -> atLeast(1, n, "callers")).toArray()
